@@ -1,0 +1,1 @@
+"""adsearch engine: encoders, Qdrant store, ingest and hybrid search. No web code lives here."""

@@ -1,0 +1,276 @@
+"""`adsearch`: ingest | search | ocr | stats. A thin face over the engine's functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from engine.config import Settings
+from engine.errors import AdsearchError, UsageError
+
+log = logging.getLogger("adsearch")
+
+EPILOG = """examples:
+  adsearch ingest ./my-ads                       # OCR + embed every image below ./my-ads
+  adsearch search "cheap burger deal"            # hybrid search (all channels, RRF fusion)
+  adsearch search "Audi A7" --mode keyword -k 5  # BM25 over the OCR text only
+  adsearch search --image query.jpg              # query by image
+  adsearch ocr ad.jpg                            # what Tesseract reads in one image
+  adsearch stats                                 # what the collection holds
+
+Every option can also be set in the environment as ADSEARCH_<OPTION> (e.g. ADSEARCH_DB=/data/ads)."""
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("store")
+    group.add_argument("--db", type=Path, help="embedded store folder (default ./adsearch-data)")
+    group.add_argument("--collection", help="collection name (default ads)")
+    group.add_argument(
+        "--qdrant-url", help="use a Qdrant server, e.g. http://localhost:6333, instead of --db"
+    )
+    group.add_argument("--qdrant-api-key", help="API key for --qdrant-url")
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--clip-model", help="CLIP: Hugging Face id or local folder (default openai/clip-vit-base-patch32)"
+    )
+    group.add_argument(
+        "--text-model", help="dense text model: HF id or local folder (default all-MiniLM-L6-v2)"
+    )
+    group.add_argument(
+        "--require-visual",
+        action="store_true",
+        default=None,
+        help="fail instead of running text-only when the CLIP weights cannot be loaded",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adsearch",
+        description="Hybrid OCR + visual search for image ads: Tesseract text, CLIP, dense and BM25 "
+        "vectors in Qdrant, fused with reciprocal rank fusion.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        help="add a folder of images to the collection",
+        description="Read images (JPEG, PNG, BMP, WEBP, GIF first frame, TIFF) recursively, OCR them "
+        "in parallel, embed and store one point per distinct image. Unchanged files are skipped; "
+        "identical bytes under several paths become one point. Bad files are reported and skipped. "
+        "Exit status: 0 all good, 1 some files failed, 2 nothing could run.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    p.add_argument("--workers", type=int, help="OCR worker processes (default: one per core)")
+    p.add_argument("--batch-size", type=int, help="images per encoding/upsert batch (default 16)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _store_options(p)
+    _model_options(p)
+
+    p = sub.add_parser(
+        "search",
+        help="search the collection by text or image",
+        description="Embed the query once per channel and let Qdrant fuse the channels (RRF). Modes: "
+        "hybrid (image + text + keywords), visual (CLIP), text (dense OCR text), keyword (BM25 OCR text).",
+    )
+    p.add_argument("query", nargs="?", default="", help="text query")
+    p.add_argument("--image", type=Path, help="query by this image (its OCR text feeds the text channels)")
+    p.add_argument("--mode", default="hybrid", choices=["hybrid", "visual", "text", "keyword"])
+    p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
+    p.add_argument("--weights", help="RRF weights per channel, e.g. image=1,text=2,keywords=1")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _store_options(p)
+    _model_options(p)
+
+    p = sub.add_parser(
+        "ocr", help="show what OCR reads in one image", description="Run the OCR step on one image."
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "stats", help="what the collection holds", description="Collection size, text coverage, models."
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _store_options(p)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    fields = [
+        "db", "collection", "qdrant_url", "qdrant_api_key", "clip_model", "text_model",
+        "require_visual", "workers", "batch_size",
+    ]  # fmt: skip
+    return Settings().with_overrides(**{f: getattr(args, f, None) for f in fields})
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", module="transformers")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="adsearch: %(message)s")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _load(settings: Settings, need_collection: bool = False):
+    """Open the store (first: its errors come before the slow model loading), then the encoders."""
+    from engine.encoders import load_encoders
+    from engine.store import open_store
+
+    store = open_store(settings)
+    if need_collection and store.dims() is None:
+        store.close()
+        where = settings.qdrant_url or settings.db
+        raise UsageError(
+            f"collection '{settings.collection}' does not exist in {where}: run `adsearch ingest` first"
+        )
+    try:
+        return load_encoders(settings), store
+    except BaseException:
+        store.close()
+        raise
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from engine.ingest import ingest
+
+    settings = _settings(args)
+    encoders, store = _load(settings)
+    errors: list[str] = []
+
+    def on_error(path: str, reason: str) -> None:
+        from tqdm import tqdm
+
+        errors.append(path)
+        tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
+
+    with store:
+        report = ingest(args.paths, settings, encoders, store, on_error, progress=not args.no_progress)
+        total = store.count()
+    print(report.summary())
+    print(f"collection '{settings.collection}' now holds {total} images")
+    return 1 if report.failed else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from engine.images import decode_image
+    from engine.search import Searcher, parse_weights
+
+    settings = _settings(args)
+    if not 1 <= args.k <= 1000:
+        raise UsageError("-k must be between 1 and 1000")
+    image = decode_image(args.image.read_bytes(), settings.max_image_pixels).image if args.image else None
+    weights = parse_weights(args.weights)
+    encoders, store = _load(settings, need_collection=True)
+    with store:
+        response = Searcher(settings, encoders, store).search(
+            args.query, image=image, mode=args.mode, k=args.k, offset=args.offset, weights=weights
+        )
+    if args.json:
+        print(json.dumps(response.to_dict(), indent=2))
+        return 0
+    for note in response.notes:
+        print(f"note: {note}")
+    label = args.query or str(args.image)
+    print(f"{len(response.hits)} hits for {label!r} ({response.mode}: {', '.join(response.channels)})")
+    for hit in response.hits:
+        channels = " ".join(f"{c}#{m.rank}" for c, m in hit.channels.items()) or "-"
+        path = hit.paths[0] if hit.paths else hit.id
+        print(f"{hit.rank:>3}. {hit.score:.4f}  {path}  [{channels}]")
+        if hit.snippet:
+            print(f"       “{hit.snippet}”")
+    return 0
+
+
+def cmd_ocr(args: argparse.Namespace) -> int:
+    from engine.images import decode_image
+    from ocr_text import read_text
+
+    settings = Settings()
+    decoded = decode_image(args.file.read_bytes(), settings.max_image_pixels)
+    result = read_text(decoded.image, settings.ocr_settings())
+    if args.json:
+        out = {"text": result.text, "raw_text": result.raw_text, "confidence": result.confidence}
+        print(json.dumps({**out, "words": result.words_as_dicts()}, indent=2))
+        return 0
+    print(f"{args.file} ({decoded.width}x{decoded.height} {decoded.format})")
+    print("--- text " + "-" * 40)
+    print(result.text or "(no text found)")
+    print(f"--- {len(result.words)} words kept, mean confidence {result.confidence:.1f} " + "-" * 20)
+    for w in result.words:
+        print(f"{w.confidence:6.1f}  {w.text:<24} at x={w.left} y={w.top} w={w.width} h={w.height}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from engine.store import open_store
+
+    settings = _settings(args)
+    with open_store(settings) as store:
+        total, with_text = store.count(), store.count("text")
+        meta = store.metadata()
+        stats = {
+            "collection": settings.collection,
+            "backend": settings.qdrant_url or str(settings.db),
+            "images": total,
+            "with_text": with_text,
+            "without_text": total - with_text,
+            "with_image_vector": store.count("image"),
+            "visual": meta.get("visual"),
+            "models": meta.get("models"),
+            "pipeline": meta.get("pipeline"),
+        }
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"collection {stats['collection']} in {stats['backend']}")
+    print(f"  images:            {total}")
+    print(f"  with OCR text:     {with_text}")
+    print(f"  without OCR text:  {total - with_text}")
+    print(f"  with CLIP vector:  {stats['with_image_vector']}")
+    for channel, model in (stats["models"] or {}).items():
+        print(f"  model {channel:<9} {model or 'none (CLIP weights unavailable)'}")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ocr": cmd_ocr, "stats": cmd_stats}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `adsearch` console script."""
+    from ocr_text import TesseractMissingError
+
+    args = build_parser().parse_args(argv)
+    _quiet_libraries(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except (AdsearchError, TesseractMissingError) as exc:
+        print(f"adsearch: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"adsearch: error: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adsearch: interrupted; what was stored so far is kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

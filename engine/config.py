@@ -1,0 +1,65 @@
+"""One Settings object for the whole engine: defaults < ADSEARCH_* environment variables < CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ocr_text import OcrSettings
+
+DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
+CHANNELS = ("image", "text", "keywords")
+
+
+class Settings(BaseSettings):
+    """Every knob of the engine. Each field can be set as ADSEARCH_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ADSEARCH_", extra="ignore")
+
+    # storage
+    db: Path = Field(Path("adsearch-data"), description="folder of the embedded store")
+    collection: str = "ads"
+    qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded store")
+    qdrant_api_key: str | None = None
+
+    # models
+    clip_model: str = DEFAULT_CLIP_MODEL
+    clip_dim: int = Field(512, description="image vector size used when the CLIP weights cannot be loaded")
+    require_visual: bool = False
+    text_model: str = DEFAULT_TEXT_MODEL
+    sparse_model: str = DEFAULT_SPARSE_MODEL
+    bm25_avg_len: float = Field(40.0, description="average OCR text length in tokens, for BM25 length norm")
+
+    # OCR
+    ocr_lang: str = "eng"
+    ocr_psm: int = 11
+    ocr_min_confidence: float = 50.0
+    ocr_min_side: int = 1200
+
+    # ingest
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 16
+    max_image_pixels: int = Field(120_000_000, description="larger images are refused as decompression bombs")
+
+    # search
+    rrf_k: int = 60
+    prefetch_limit: int = 100
+    weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(CHANNELS, 1.0))
+
+    def ocr_settings(self) -> OcrSettings:
+        """The OCR knobs as ocr_text expects them."""
+        return OcrSettings(
+            lang=self.ocr_lang,
+            psm=self.ocr_psm,
+            min_confidence=self.ocr_min_confidence,
+            min_side=self.ocr_min_side,
+        )
+
+    def with_overrides(self, **overrides) -> Settings:
+        """A copy with the given non-None values replaced (how CLI flags win over the environment)."""
+        return self.model_copy(update={k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,294 @@
+"""Ingest: discover -> hash -> OCR (worker processes) -> encode (batched, main process) -> upsert.
+
+Idempotent and resumable: a point's id is the UUID5 of its bytes' sha256 and a point is written
+whole (all vectors + payload in one upsert), so a crash loses at most the batch in flight and a
+rerun skips every image already stored with the current pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.config import Settings
+from engine.encoders import Encoders
+from engine.images import AnalysedImage, ImageError, analyse_image, discover
+from engine.store import PointData, Store, point_id
+from ocr_text import tesseract_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did. Seconds per stage are busy time (OCR summed over workers)."""
+
+    found: int = 0
+    ingested: int = 0
+    unchanged: int = 0
+    new_paths: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    ocr_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    upsert_seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.ingested / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        return (
+            f"ingested {self.ingested}, unchanged {self.unchanged}, new paths for known images "
+            f"{self.new_paths}, failed {len(self.failed)} of {self.found} files in {self.seconds:.1f} s "
+            f"({self.images_per_second:.2f} images/s; busy: OCR {self.ocr_seconds:.1f} s over workers, "
+            f"encoding {self.encode_seconds:.1f} s, upsert {self.upsert_seconds:.1f} s)"
+        )
+
+
+def pipeline_info(settings: Settings, encoders: Encoders) -> dict:
+    """What produced a point; its `signature` changes whenever re-processing would change the point."""
+    models = encoders.models()
+    ocr = settings.ocr_settings().signature()
+    digest = hashlib.sha1(repr((ocr, sorted(models.items()))).encode()).hexdigest()[:12]
+    return {"signature": digest, "ocr": ocr, "tesseract": tesseract_version(), "models": models}
+
+
+def collection_dims(settings: Settings, encoders: Encoders, store: Store) -> dict[str, int]:
+    """Dense sizes: CLIP's own, else the existing collection's image size, else the configured default."""
+    existing = store.dims() or {}
+    image_dim = encoders.clip.dim if encoders.clip else existing.get("image", settings.clip_dim)
+    return {"image": image_dim, "text": encoders.dense.dim}
+
+
+@dataclass
+class _Pending:
+    path: Path
+    sha256: str
+    size: int
+
+
+class Ingestor:
+    """Runs one ingest over files into a store with given encoders."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        encoders: Encoders,
+        store: Store,
+        on_error: Callable[[str, str], None] | None = None,
+        progress: bool = True,
+    ):
+        self.settings = settings
+        self.encoders = encoders
+        self.store = store
+        self.on_error = on_error or (lambda path, reason: log.error("%s: %s", path, reason))
+        self.progress = progress
+        self.pipeline = pipeline_info(settings, encoders)
+        self.report = IngestReport()
+        self._paths_by_id: dict[str, list[str]] = {}
+
+    def run(self, paths: Iterable[str | Path]) -> IngestReport:
+        """Ingest every image under `paths`; per-file problems are reported, never raised."""
+        from tqdm import tqdm
+
+        start = time.perf_counter()
+        self.store.ensure_collection(collection_dims(self.settings, self.encoders, self.store))
+        self._record_metadata()
+        files = list(discover(paths))
+        self.report.found = len(files)
+        bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
+        self._bar = bar
+        chunk = max(64, self.settings.batch_size * 4)
+        with self._pool() as pool:
+            self._executor = pool
+            for begin in range(0, len(files), chunk):
+                todo = self._triage(files[begin : begin + chunk])
+                self._process(todo)
+                bar.set_postfix(
+                    ok=self.report.ingested, skip=self.report.unchanged, fail=len(self.report.failed)
+                )
+        bar.close()
+        self.store.flush()
+        if hasattr(self.store, "optimize"):
+            self.store.optimize()
+        self.report.seconds = time.perf_counter() - start
+        return self.report
+
+    # ------------------------------------------------------------------ steps
+
+    def _pool(self) -> ProcessPoolExecutor:
+        # spawn: workers never inherit torch's thread pools or the store's file handles.
+        return ProcessPoolExecutor(
+            max_workers=max(1, self.settings.workers), mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def _fail(self, path: Path | str, reason: str) -> None:
+        self.report.failed.append((str(path), reason))
+        self.on_error(str(path), reason)
+        self._bar.update(1)
+
+    def _triage(self, files: list[Path]) -> list[_Pending]:
+        """Hash files; skip those stored with this pipeline (adding new paths); return the rest."""
+        hashed: list[_Pending] = []
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                self._fail(path, f"cannot read file ({exc.strerror or exc})")
+                continue
+            hashed.append(_Pending(path, hashlib.sha256(data).hexdigest(), len(data)))
+        stored = self.store.retrieve([point_id(p.sha256) for p in hashed])
+        todo = []
+        for item in hashed:
+            pid = point_id(item.sha256)
+            path = str(item.path.resolve())
+            payload = stored.get(pid)
+            if pid in self._paths_by_id:  # same bytes seen earlier in this run
+                self._add_path(pid, path)
+                self.report.new_paths += 1
+                self._bar.update(1)
+            elif payload and payload.get("pipeline", {}).get("signature") == self.pipeline["signature"]:
+                if path not in payload.get("paths", []):
+                    payload["paths"] = [*payload.get("paths", []), path]
+                    self.store.set_payload(pid, {"paths": payload["paths"]})
+                    self.report.new_paths += 1
+                else:
+                    self.report.unchanged += 1
+                self._bar.update(1)
+            else:
+                self._paths_by_id[pid] = [path]
+                todo.append(item)
+        return todo
+
+    def _add_path(self, pid: str, path: str) -> None:
+        known = self._paths_by_id[pid]
+        if path in known:
+            return
+        known.append(path)
+        stored = self.store.retrieve([pid])
+        if pid in stored:  # already written in an earlier batch of this run
+            self.store.set_payload(pid, {"paths": sorted(set(stored[pid].get("paths", [])) | set(known))})
+
+    def _process(self, todo: list[_Pending]) -> None:
+        """OCR in workers with a bounded window, encoding + upserting each finished batch."""
+        window = max(2, self.settings.workers * 2 + self.settings.batch_size)
+        queue = list(reversed(todo))
+        running: dict[Future, _Pending] = {}
+        done: list[tuple[_Pending, AnalysedImage]] = []
+        while queue or running:
+            while queue and len(running) < window:
+                item = queue.pop()
+                try:
+                    data = item.path.read_bytes()
+                except OSError as exc:
+                    self._fail(item.path, f"cannot read file ({exc.strerror or exc})")
+                    continue
+                future = self._executor.submit(
+                    analyse_image, data, self.settings.ocr_settings(), self.settings.max_image_pixels
+                )
+                running[future] = item
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                item = running.pop(future)
+                try:
+                    analysed = future.result()
+                except ImageError as exc:
+                    self._fail(item.path, str(exc))
+                    continue
+                except BrokenProcessPool:
+                    self._fail(item.path, "the OCR worker crashed on this file")
+                    self._restart_pool(running, queue)
+                    break
+                except Exception as exc:  # noqa: BLE001 (one bad file must not stop the run)
+                    self._fail(item.path, f"{type(exc).__name__}: {exc}")
+                    continue
+                self.report.ocr_seconds += analysed.ocr_seconds
+                done.append((item, analysed))
+            if len(done) >= self.settings.batch_size or (not queue and not running and done):
+                self._write(done)
+                done = []
+
+    def _restart_pool(self, running: dict[Future, _Pending], queue: list[_Pending]) -> None:
+        """A worker died (out of memory, a crash in a native library): requeue the others, new pool."""
+        queue.extend(running.values())
+        running.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._pool()
+
+    def _write(self, batch: list[tuple[_Pending, AnalysedImage]]) -> None:
+        """Encode a batch on every channel and upsert it as whole points."""
+        start = time.perf_counter()
+        enc = self.encoders
+        with_text = [i for i, (_, a) in enumerate(batch) if a.ocr.text]
+        texts = [batch[i][1].ocr.text for i in with_text]
+        image_vectors = enc.clip.encode_images([a.view for _, a in batch]) if enc.clip else None
+        dense = enc.dense.encode(texts) if texts else []
+        sparse = enc.sparse.encode_documents(texts) if texts else []
+        text_vectors = {i: (dense[j].tolist(), sparse[j]) for j, i in enumerate(with_text)}
+        self.report.encode_seconds += time.perf_counter() - start
+
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        points = []
+        for i, (item, analysed) in enumerate(batch):
+            vectors: dict = {}
+            if image_vectors is not None:
+                vectors["image"] = image_vectors[i].tolist()
+            if i in text_vectors:
+                vectors["text"], vectors["keywords"] = text_vectors[i]
+            pid = point_id(item.sha256)
+            points.append(PointData(pid, vectors, self._payload(item, analysed, pid, now)))
+        start = time.perf_counter()
+        self.store.upsert(points)
+        self.report.upsert_seconds += time.perf_counter() - start
+        self.report.ingested += len(points)
+        self._bar.update(len(points))
+
+    def _payload(self, item: _Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
+        ocr = analysed.ocr
+        return {
+            "paths": list(self._paths_by_id[pid]),
+            "sha256": item.sha256,
+            "bytes": item.size,
+            "width": analysed.width,
+            "height": analysed.height,
+            "format": analysed.format,
+            "ocr_text": ocr.text,
+            "ocr_raw_text": ocr.raw_text,
+            "ocr_words": ocr.words_as_dicts(),
+            "ocr_confidence": round(ocr.confidence, 2),
+            "has_text": bool(ocr.text),
+            "pipeline": self.pipeline,
+            "ingested_at": now,
+        }
+
+    def _record_metadata(self) -> None:
+        self.store.update_metadata(
+            {
+                "visual": self.encoders.visual,
+                "clip_error": self.encoders.clip_error,
+                "models": self.encoders.models(),
+                "pipeline": self.pipeline,
+            }
+        )
+
+
+def ingest(
+    paths: Iterable[str | Path],
+    settings: Settings,
+    encoders: Encoders,
+    store: Store,
+    on_error: Callable[[str, str], None] | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest every image under `paths` into `store`; see Ingestor."""
+    return Ingestor(settings, encoders, store, on_error, progress).run(paths)

@@ -1,0 +1,226 @@
+"""Search: embed the query once per channel, one Qdrant batch call (prefetch per channel + RRF
+fusion for the ranking, each channel alone for the explanation), hits with per-channel ranks."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from engine.config import CHANNELS, Settings
+from engine.errors import SearchError
+from engine.store import ChannelQuery, Store
+from ocr_text import read_text
+
+if TYPE_CHECKING:
+    from engine.encoders import Encoders
+
+MODES: dict[str, tuple[str, ...]] = {
+    "hybrid": CHANNELS,
+    "visual": ("image",),
+    "text": ("text",),
+    "keyword": ("keywords",),
+}
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+_SNIPPET_CHARS = 160
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """'image=1,text=2,keywords=0.5' -> {channel: weight}; unknown channels or bad numbers raise."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in CHANNELS:
+            raise SearchError(
+                f"bad weight '{part}': use channel=number with channel in {', '.join(CHANNELS)}"
+            )
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise SearchError(f"bad weight '{part}': '{value}' is not a number") from None
+        if weights[name] < 0:
+            raise SearchError(f"bad weight '{part}': weights must be >= 0")
+    return weights
+
+
+@dataclass
+class ChannelMatch:
+    rank: int
+    score: float
+
+
+@dataclass
+class Hit:
+    """One result: the fused score, each channel's rank/score, and the OCR line that matched."""
+
+    id: str
+    rank: int
+    score: float
+    paths: list[str]
+    channels: dict[str, ChannelMatch]
+    snippet: str
+    matched_terms: list[str]
+    ocr_text: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class SearchResponse:
+    query: str | None
+    mode: str
+    channels: list[str]
+    hits: list[Hit]
+    notes: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def query_terms(text: str) -> list[str]:
+    """Lowercased word tokens of a query (for highlighting and snippets)."""
+    return list(dict.fromkeys(t.lower() for t in _TOKEN.findall(text or "")))
+
+
+def _term_matches(term: str, word: str) -> bool:
+    """Exact, or (4+ letters) one inside the other: "burger" ~ "cheeseburger", "safe" ~ "safety"."""
+    return word == term or (min(len(term), len(word)) >= 4 and (term in word or word in term))
+
+
+def best_snippet(ocr_text: str, terms: list[str]) -> tuple[str, list[str]]:
+    """The OCR line sharing the most query terms (first line if none) and the terms it matched."""
+    lines = [line for line in (ocr_text or "").splitlines() if line.strip()]
+    if not lines:
+        return "", []
+    best, best_terms = lines[0], []
+    for line in lines:
+        words = [w.lower() for w in _TOKEN.findall(line)]
+        matched = [t for t in terms if len(t) > 1 and any(_term_matches(t, w) for w in words)]
+        if len(matched) > len(best_terms):
+            best, best_terms = line, matched
+    return best[:_SNIPPET_CHARS], best_terms
+
+
+class Searcher:
+    """Answers queries against one store with one set of encoders."""
+
+    def __init__(self, settings: Settings, encoders: Encoders, store: Store):
+        self.settings = settings
+        self.encoders = encoders
+        self.store = store
+        meta = store.metadata()
+        self.visual = encoders.visual and bool(meta.get("visual", store.count("image") > 0))
+
+    def available(self, mode: str) -> list[str]:
+        """Channels a mode can use right now (the image channel needs CLIP at ingest and query time)."""
+        if mode not in MODES:
+            raise SearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
+        return [c for c in MODES[mode] if c != "image" or self.visual]
+
+    def search(
+        self,
+        query: str | None = None,
+        image: Image.Image | None = None,
+        mode: str = "hybrid",
+        k: int = 10,
+        offset: int = 0,
+        weights: dict[str, float] | None = None,
+    ) -> SearchResponse:
+        """Run one query (text, image, or both) and return ranked hits with explanations."""
+        query = (query or "").strip()
+        if not query and image is None:
+            raise SearchError("empty query: give a text query or an image")
+        channels = self.available(mode)
+        notes = []
+        if not channels:
+            raise SearchError(
+                "visual search needs CLIP: the weights could not be loaded"
+                + (f" ({self.encoders.clip_error})" if self.encoders.clip_error else "")
+                + " or the collection was built without them"
+            )
+        if "image" in MODES[mode] and "image" not in channels:
+            notes.append("image channel off (no CLIP weights): text channels only")
+
+        timings: dict[str, float] = {}
+        text_for_text_channels = query
+        if image is not None and not query:
+            start = time.perf_counter()
+            text_for_text_channels = read_text(image.convert("RGB"), self.settings.ocr_settings()).text
+            timings["ocr"] = _ms(start)
+            if not text_for_text_channels:
+                channels = [c for c in channels if c == "image"]
+                notes.append("no text found in the query image: image channel only")
+            if not channels:
+                raise SearchError("the query image has no readable text and visual search is unavailable")
+        queries = self._embed(channels, text_for_text_channels, image, timings)
+        weights = {**self.settings.weights, **(weights or {})}
+        start = time.perf_counter()
+        result = self.store.search(
+            queries,
+            weights=[weights.get(q.channel, 1.0) for q in queries],
+            limit=k,
+            offset=offset,
+            prefetch_limit=max(self.settings.prefetch_limit, k + offset),
+            rrf_k=self.settings.rrf_k,
+        )
+        timings["qdrant"] = _ms(start)
+        ranks = {
+            channel: {hit.id: ChannelMatch(rank, round(hit.score, 6)) for rank, hit in enumerate(hits, 1)}
+            for channel, hits in result.per_channel.items()
+        }
+        terms = query_terms(text_for_text_channels)
+        hits = []
+        for position, hit in enumerate(result.fused, offset + 1):
+            payload = hit.payload or {}
+            snippet, matched = best_snippet(payload.get("ocr_text", ""), terms)
+            hits.append(
+                Hit(
+                    id=hit.id,
+                    rank=position,
+                    score=round(hit.score, 6),
+                    paths=payload.get("paths", []),
+                    channels={c: r[hit.id] for c, r in ranks.items() if hit.id in r},
+                    snippet=snippet,
+                    matched_terms=matched,
+                    ocr_text=payload.get("ocr_text", ""),
+                    width=payload.get("width"),
+                    height=payload.get("height"),
+                )
+            )
+        return SearchResponse(query or None, mode, [q.channel for q in queries], hits, notes, timings)
+
+    def _embed(
+        self, channels: list[str], text: str, image: Image.Image | None, timings: dict[str, float]
+    ) -> list[ChannelQuery]:
+        queries = []
+        for channel in channels:
+            start = time.perf_counter()
+            if channel == "image":
+                clip = self.encoders.clip
+                vector = clip.encode_images([image.convert("RGB")])[0] if image is not None else None
+                if vector is None:
+                    vector = clip.encode_texts([text])[0]
+                queries.append(ChannelQuery("image", vector.tolist()))
+            elif channel == "text":
+                queries.append(ChannelQuery("text", self.encoders.dense.encode([text])[0].tolist()))
+            else:
+                sparse = self.encoders.sparse.encode_query(text)
+                if not sparse.indices:  # only stopwords: nothing for BM25 to match
+                    continue
+                queries.append(ChannelQuery("keywords", sparse))
+            timings[f"encode_{channel}"] = _ms(start)
+        if not queries:
+            raise SearchError("the query has no searchable words for this mode")
+        return queries
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+__all__ = ["MODES", "Hit", "SearchResponse", "Searcher", "parse_weights"]

@@ -1,0 +1,132 @@
+"""Running Tesseract (through pytesseract) and parsing its word boxes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from functools import cache
+
+from PIL import Image
+
+from ocr_text.clean import clean_words, words_to_text
+from ocr_text.preprocess import DEFAULT_MIN_SIDE, prepare_for_ocr
+
+# Tesseract's OpenMP threads oversubscribe the cores when several OCR workers run at once:
+# one thread per process is faster in total. Callers may still override it in the environment.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+import pytesseract  # noqa: E402  (must see OMP_THREAD_LIMIT)
+
+PIPELINE_VERSION = "ocr-1"
+
+
+class TesseractMissingError(RuntimeError):
+    """Tesseract is not installed or not on PATH."""
+
+
+@dataclass(frozen=True)
+class OcrSettings:
+    """Knobs of the OCR step; part of the pipeline version stored with every point."""
+
+    lang: str = "eng"
+    psm: int = 11
+    min_confidence: float = 50.0
+    min_side: int = DEFAULT_MIN_SIDE
+    timeout_s: float = 120.0
+
+    def signature(self) -> str:
+        """Short text that changes whenever a setting changes the OCR output."""
+        return f"{PIPELINE_VERSION}:{self.lang}:psm{self.psm}:conf{self.min_confidence:g}:side{self.min_side}"
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """One word read by Tesseract, with its box in the original image's pixel coordinates."""
+
+    text: str
+    confidence: float
+    left: int
+    top: int
+    width: int
+    height: int
+    block: int = 0
+    paragraph: int = 0
+    line: int = 0
+
+    @property
+    def line_key(self) -> tuple[int, int, int]:
+        return (self.block, self.paragraph, self.line)
+
+
+@dataclass
+class OcrResult:
+    """Cleaned text plus the words it was made of; `raw_text` is Tesseract's text before cleaning."""
+
+    text: str
+    raw_text: str
+    words: list[OcrWord] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        """Mean confidence (0-100) of the kept words, 0 when there are none."""
+        return sum(w.confidence for w in self.words) / len(self.words) if self.words else 0.0
+
+    def words_as_dicts(self) -> list[dict]:
+        return [asdict(w) for w in self.words]
+
+
+@cache
+def tesseract_version() -> str:
+    """Version of the Tesseract binary, or raise TesseractMissingError with the package to install."""
+    if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
+        raise TesseractMissingError(
+            "Tesseract is not installed: install the Debian/Ubuntu package 'tesseract-ocr' "
+            "(apt-get install tesseract-ocr) or put 'tesseract' on PATH"
+        )
+    return str(pytesseract.get_tesseract_version())
+
+
+def parse_tesseract_data(data: dict[str, list], scale: float = 1.0) -> list[OcrWord]:
+    """Turn pytesseract's `image_to_data` dict into words, boxes mapped back by 1/`scale`."""
+    words = []
+    for i, text in enumerate(data["text"]):
+        text = (text or "").strip()
+        confidence = float(data["conf"][i])
+        if not text or confidence < 0:
+            continue
+        words.append(
+            OcrWord(
+                text=text,
+                confidence=round(confidence, 2),
+                left=round(int(data["left"][i]) / scale),
+                top=round(int(data["top"][i]) / scale),
+                width=max(1, round(int(data["width"][i]) / scale)),
+                height=max(1, round(int(data["height"][i]) / scale)),
+                block=int(data["block_num"][i]),
+                paragraph=int(data["par_num"][i]),
+                line=int(data["line_num"][i]),
+            )
+        )
+    return words
+
+
+def run_tesseract(image: Image.Image, settings: OcrSettings) -> dict[str, list]:
+    """Run Tesseract on an already preprocessed image and return its word table."""
+    tesseract_version()
+    return pytesseract.image_to_data(
+        image,
+        lang=settings.lang,
+        config=f"--psm {settings.psm}",
+        output_type=pytesseract.Output.DICT,
+        timeout=settings.timeout_s,
+    )
+
+
+def read_text(image: Image.Image, settings: OcrSettings | None = None) -> OcrResult:
+    """Preprocess, run Tesseract, parse and clean: the whole OCR step for one image."""
+    settings = settings or OcrSettings()
+    prepared, scale = prepare_for_ocr(image, settings.min_side)
+    all_words = parse_tesseract_data(run_tesseract(prepared, settings), scale)
+    kept = clean_words(all_words, settings.min_confidence)
+    return OcrResult(text=words_to_text(kept), raw_text=words_to_text(all_words), words=kept)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job on the bundled sample: set up, generate the synthetic ads, ingest them into the
+# embedded store (./adsearch-data) and run three example searches. No server to start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+[ -f sample-ads/truth.json ] || python -m dataset.synthetic --out sample-ads
+adsearch ingest sample-ads/images
+for query in "cheap burger deal" "VOLTARA" "I should fly to Paris because it is cheap"; do
+  echo
+  echo "\$ adsearch search \"$query\" -k 3"
+  adsearch search "$query" -k 3
+done
+echo
+echo "Try your own: .venv/bin/adsearch search \"your query\" [--mode hybrid|visual|text|keyword]"
+echo "Ingest real ads: .venv/bin/adsearch ingest PATH/TO/IMAGES"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run the whole test suite, offline. CI runs exactly this.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export HF_HUB_OFFLINE=1
+.venv/bin/ruff check . || exit 1
+.venv/bin/python -m pytest "$@"
+status=$?
+if [ "$status" = 5 ]; then
+  echo "test: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$status"

