@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     share = data["busy_share_of_wall"]
-    ocr_busy = f'{data["busy_s"]["ocr_all_workers"]} s = {share["ocr_per_worker"]:.0%} of wall each'
+    ocr_busy = f"{data['busy_s']['ocr_all_workers']} s = {share['ocr_per_worker']:.0%} of wall each"
     md = f"""# Ingest: 377 real ads (ads377), full pipeline
 
 `adsearch ingest` on `../shared/data/ads377/images`, {args.workers} OCR workers, CLIP {data["clip"]},

@@ -68,11 +68,9 @@ def run(store, points, queries, batch=256) -> dict:
         store.upsert(points[i : i + batch])
     store.flush()
     upsert_s = time.perf_counter() - start
-    optimize_s = 0.0
-    if hasattr(store, "optimize"):
-        start = time.perf_counter()
-        store.optimize()
-        optimize_s = time.perf_counter() - start
+    start = time.perf_counter()
+    store.optimize()
+    optimize_s = time.perf_counter() - start
     for qs in queries[:5]:  # warm-up
         store.search(qs, [1.0, 1.0, 1.0], limit=10, offset=0, prefetch_limit=100, rrf_k=60)
     latencies = []

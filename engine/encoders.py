@@ -197,7 +197,11 @@ def load_encoders(settings: Settings) -> Encoders:
         if settings.require_visual:
             raise
         clip_error = str(exc)
-        log.warning("%s: running with the text channels only (no image search)", clip_error)
+        log.warning(
+            "%s: running with the text channels only (no image search); give --clip-model a local "
+            "folder with CLIP weights, or --require-visual to stop instead",
+            clip_error,
+        )
     return Encoders(
         clip=clip,
         dense=DenseTextEncoder(settings.text_model),

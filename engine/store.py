@@ -128,6 +128,9 @@ class Store(ABC):
     def flush(self) -> None:  # noqa: B027 (optional hook)
         """Make everything written so far durable."""
 
+    def optimize(self) -> None:  # noqa: B027 (optional hook)
+        """Build indexes after a bulk write (a Qdrant server does this by itself)."""
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the store."""
 
