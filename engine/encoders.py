@@ -68,8 +68,11 @@ class ImageTextEncoder:
             self.model = _from_pretrained(CLIPModel, model_id).eval()
             self.processor = _from_pretrained(AutoProcessor, model_id)
         except (OSError, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded ({first_line})") from exc
+            if not Path(model_id).exists() and not _hub_reachable():
+                reason = "no local folder of that name, no cached copy, and the model hub cannot be reached"
+            else:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {reason}") from exc
         self.model_id = model_id
         self.dim = int(self.model.config.projection_dim)
 

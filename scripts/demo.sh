@@ -8,7 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 [ -f sample-ads/truth.json ] || python -m dataset.synthetic --out sample-ads
 adsearch ingest sample-ads/images
-for query in "cheap burger deal" "VOLTARA" "I should fly to Paris because it is cheap"; do
+for query in "cheap burger deal" "VOLTARA" "I should buy this car because it is safe"; do
   echo
   echo "\$ adsearch search \"$query\" -k 3"
   adsearch search "$query" -k 3

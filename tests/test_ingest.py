@@ -116,3 +116,47 @@ def test_discover_is_recursive_filters_suffixes_and_survives_symlink_loops(tmp_p
     (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
     found = sorted(p.relative_to(tmp_path).as_posix() for p in discover([tmp_path]))
     assert found == ["a/b/y.webp", "a/b/z.tiff", "a/x.JPG", "top.gif"]
+
+
+class CrashingStore(EdgeStore):
+    """An embedded store whose process 'dies' after a number of upserts (as a kill mid-ingest would)."""
+
+    def __init__(self, *args, upserts_before_crash: int):
+        super().__init__(*args)
+        self.left = upserts_before_crash
+
+    def upsert(self, points):
+        if self.left == 0:
+            raise SystemExit("simulated crash")
+        self.left -= 1
+        super().upsert(points)
+
+
+def test_a_crash_mid_ingest_then_a_rerun_equals_one_clean_run(
+    tmp_path, settings, encoders, sample_dir, ingested
+):
+    import pytest
+
+    small = settings.with_overrides(batch_size=4)
+    with pytest.raises(SystemExit), CrashingStore(tmp_path / "db", "ads", upserts_before_crash=2) as store:
+        ingest([sample_dir / "images"], small, encoders, store, progress=False)
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        assert 0 < store.count() < ingested[0].count()  # the crash left a partial collection
+        report = ingest([sample_dir / "images"], small, encoders, store, progress=False)
+        resumed = dict(store.scroll())
+    clean = dict(ingested[0].scroll())
+    assert report.unchanged == 8 and report.ingested == len(clean) - 8
+    assert set(resumed) == set(clean)
+    for pid, payload in clean.items():  # same payloads but for the time of ingest
+        assert {**resumed[pid], "ingested_at": None} == {**payload, "ingested_at": None}
+
+
+def test_tesseract_is_limited_to_one_thread_per_process():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"}
+    code = "import os, ocr_text; print(os.environ['OMP_THREAD_LIMIT'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
