@@ -22,6 +22,7 @@ EPILOG = """examples:
   adsearch search --image query.jpg              # query by image
   adsearch ocr ad.jpg                            # what Tesseract reads in one image
   adsearch stats                                 # what the collection holds
+  adsearch serve                                 # web UI + JSON API on http://127.0.0.1:8000
 
 Every option can also be set in the environment as ADSEARCH_<OPTION> (e.g. ADSEARCH_DB=/data/ads)."""
 
@@ -95,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(p)
 
     p = sub.add_parser(
+        "serve",
+        help="start the HTTP API and web UI",
+        description="Serve the JSON API (/api, docs at /docs) and the web pages on one port. Binds "
+        "127.0.0.1 unless told otherwise; set ADSEARCH_API_KEY to require a key for uploads and deletes.",
+    )
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, help="port (default 8000)")
+    _store_options(p)
+    _model_options(p)
+
+    p = sub.add_parser(
         "ocr", help="show what OCR reads in one image", description="Run the OCR step on one image."
     )
     p.add_argument("file", type=Path)
@@ -111,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     fields = [
         "db", "collection", "qdrant_url", "qdrant_api_key", "clip_model", "text_model",
-        "require_visual", "workers", "batch_size",
+        "require_visual", "workers", "batch_size", "host", "port",
     ]  # fmt: skip
     return Settings().with_overrides(**{f: getattr(args, f, None) for f in fields})
 
@@ -129,41 +141,36 @@ def _quiet_libraries(verbose: bool) -> None:
         pass
 
 
-def _load(settings: Settings, need_collection: bool = False):
-    """Open the store (first: its errors come before the slow model loading), then the encoders."""
-    from engine.encoders import load_encoders
-    from engine.store import open_store
+def _library(settings: Settings, need_collection: bool = False, load_models: bool = True):
+    """Open the collection (its errors come before the slow model loading), then the encoders."""
+    from engine.library import Library
 
-    store = open_store(settings)
-    if need_collection and store.dims() is None:
-        store.close()
-        where = settings.qdrant_url or settings.db
-        raise UsageError(
-            f"collection '{settings.collection}' does not exist in {where}: run `adsearch ingest` first"
-        )
+    library = Library(settings)
     try:
-        return load_encoders(settings), store
+        if need_collection and not library.exists():
+            where = settings.qdrant_url or settings.db
+            raise UsageError(
+                f"collection '{settings.collection}' does not exist in {where}: run `adsearch ingest` first"
+            )
+        if load_models:
+            library.encoders  # noqa: B018 (load now: a CLIP failure is reported before any work)
     except BaseException:
-        store.close()
+        library.close()
         raise
+    return library
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from engine.ingest import ingest
+    from tqdm import tqdm
 
     settings = _settings(args)
-    encoders, store = _load(settings)
-    errors: list[str] = []
 
     def on_error(path: str, reason: str) -> None:
-        from tqdm import tqdm
-
-        errors.append(path)
         tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
 
-    with store:
-        report = ingest(args.paths, settings, encoders, store, on_error, progress=not args.no_progress)
-        total = store.count()
+    with _library(settings) as library:
+        report = library.ingest(args.paths, on_error, progress=not args.no_progress)
+        total = library.store.count()
     print(report.summary())
     print(f"collection '{settings.collection}' now holds {total} images")
     return 1 if report.failed else 0
@@ -171,16 +178,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from engine.images import decode_image
-    from engine.search import Searcher, parse_weights
+    from engine.search import parse_weights
 
     settings = _settings(args)
     if not 1 <= args.k <= 1000:
         raise UsageError("-k must be between 1 and 1000")
     image = decode_image(args.image.read_bytes(), settings.max_image_pixels).image if args.image else None
     weights = parse_weights(args.weights)
-    encoders, store = _load(settings, need_collection=True)
-    with store:
-        response = Searcher(settings, encoders, store).search(
+    with _library(settings, need_collection=True) as library:
+        response = library.search(
             args.query, image=image, mode=args.mode, k=args.k, offset=args.offset, weights=weights
         )
     if args.json:
@@ -196,6 +202,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{hit.rank:>3}. {hit.score:.4f}  {path}  [{channels}]")
         if hit.snippet:
             print(f"       “{hit.snippet}”")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api import create_app  # the HTTP face lives in api/; the engine itself knows no HTTP
+
+    settings = _settings(args)
+    library = _library(settings)
+    print(
+        f"adsearch: serving {library.store.count()} images at http://{settings.host}:{settings.port}/",
+        flush=True,
+    )
+    try:
+        uvicorn.run(create_app(library), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        library.close()
     return 0
 
 
@@ -220,37 +244,30 @@ def cmd_ocr(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from engine.store import open_store
-
     settings = _settings(args)
-    with open_store(settings) as store:
-        total, with_text = store.count(), store.count("text")
-        meta = store.metadata()
-        stats = {
-            "collection": settings.collection,
-            "backend": settings.qdrant_url or str(settings.db),
-            "images": total,
-            "with_text": with_text,
-            "without_text": total - with_text,
-            "with_image_vector": store.count("image"),
-            "visual": meta.get("visual"),
-            "models": meta.get("models"),
-            "pipeline": meta.get("pipeline"),
-        }
+    with _library(settings, load_models=False) as library:
+        stats = library.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"collection {stats['collection']} in {stats['backend']}")
-    print(f"  images:            {total}")
-    print(f"  with OCR text:     {with_text}")
-    print(f"  without OCR text:  {total - with_text}")
+    print(f"collection {stats['collection']} ({stats['backend']}: {settings.qdrant_url or settings.db})")
+    print(f"  images:            {stats['images']}")
+    print(f"  with OCR text:     {stats['with_text']} ({stats['ocr_coverage']:.0%})")
+    print(f"  without OCR text:  {stats['without_text']}")
     print(f"  with CLIP vector:  {stats['with_image_vector']}")
+    print(f"  formats:           {', '.join(f'{k} {v}' for k, v in stats['formats'].items()) or '-'}")
     for channel, model in (stats["models"] or {}).items():
-        print(f"  model {channel:<9} {model or 'none (CLIP weights unavailable)'}")
+        print(f"  model {channel:<9}   {model or 'none (CLIP weights unavailable)'}")
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "ocr": cmd_ocr, "stats": cmd_stats}
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "search": cmd_search,
+    "serve": cmd_serve,
+    "ocr": cmd_ocr,
+    "stats": cmd_stats,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

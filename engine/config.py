@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     prefetch_limit: int = 100
     weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(CHANNELS, 1.0))
 
+    # HTTP API (adsearch serve)
+    host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes the server to the network")
+    port: int = 8000
+    api_key: str | None = Field(None, description="when set, write endpoints require it (X-API-Key header)")
+    max_upload_bytes: int = 20 * 2**20
+    max_upload_files: int = 50
+    max_query_chars: int = 500
+
     def ocr_settings(self) -> OcrSettings:
         """The OCR knobs as ocr_text expects them."""
         return OcrSettings(

@@ -23,3 +23,7 @@ class ImageError(AdsearchError, ValueError):
 
 class UsageError(AdsearchError, ValueError):
     """Bad command-line arguments."""
+
+
+class NotFound(AdsearchError, LookupError):
+    """No image with that id."""

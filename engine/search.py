@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 import time
+from functools import cache
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from engine.config import CHANNELS, Settings
-from engine.errors import SearchError
+from engine.errors import NotFound, SearchError
 from engine.store import ChannelQuery, Store
 from ocr_text import read_text
 
@@ -82,12 +83,20 @@ class SearchResponse:
         return asdict(self)
 
 
+@cache
+def _stopwords() -> frozenset[str]:
+    from engine.encoders import BM25_RESOURCES
+
+    return frozenset((BM25_RESOURCES / "english.txt").read_text().split())
+
+
 def query_terms(text: str) -> list[str]:
-    """Lowercased word tokens of a query (for highlighting and snippets)."""
-    return list(dict.fromkeys(t.lower() for t in _TOKEN.findall(text or "")))
+    """Lowercased word tokens of a query, stopwords left out (for highlighting and snippets)."""
+    words = (t.lower() for t in _TOKEN.findall(text or ""))
+    return list(dict.fromkeys(w for w in words if w not in _stopwords()))
 
 
-def _term_matches(term: str, word: str) -> bool:
+def term_matches(term: str, word: str) -> bool:
     """Exact, or (4+ letters) one inside the other: "burger" ~ "cheeseburger", "safe" ~ "safety"."""
     return word == term or (min(len(term), len(word)) >= 4 and (term in word or word in term))
 
@@ -100,7 +109,7 @@ def best_snippet(ocr_text: str, terms: list[str]) -> tuple[str, list[str]]:
     best, best_terms = lines[0], []
     for line in lines:
         words = [w.lower() for w in _TOKEN.findall(line)]
-        matched = [t for t in terms if len(t) > 1 and any(_term_matches(t, w) for w in words)]
+        matched = [t for t in terms if len(t) > 1 and any(term_matches(t, w) for w in words)]
         if len(matched) > len(best_terms):
             best, best_terms = line, matched
     return best[:_SNIPPET_CHARS], best_terms
@@ -114,13 +123,25 @@ class Searcher:
         self.encoders = encoders
         self.store = store
         meta = store.metadata()
-        self.visual = encoders.visual and bool(meta.get("visual", store.count("image") > 0))
+        self.visual = encoders.visual and bool(meta["visual"] if "visual" in meta else store.count("image"))
 
     def available(self, mode: str) -> list[str]:
         """Channels a mode can use right now (the image channel needs CLIP at ingest and query time)."""
         if mode not in MODES:
             raise SearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
         return [c for c in MODES[mode] if c != "image" or self.visual]
+
+    def _channels(self, mode: str, notes: list[str]) -> list[str]:
+        channels = self.available(mode)
+        if not channels:
+            raise SearchError(
+                "visual search needs CLIP: the weights could not be loaded"
+                + (f" ({self.encoders.clip_error})" if self.encoders.clip_error else "")
+                + " or the collection was built without them"
+            )
+        if "image" in MODES[mode] and "image" not in channels:
+            notes.append("image channel off (no CLIP weights): text channels only")
+        return channels
 
     def search(
         self,
@@ -135,29 +156,50 @@ class Searcher:
         query = (query or "").strip()
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
-        channels = self.available(mode)
-        notes = []
-        if not channels:
-            raise SearchError(
-                "visual search needs CLIP: the weights could not be loaded"
-                + (f" ({self.encoders.clip_error})" if self.encoders.clip_error else "")
-                + " or the collection was built without them"
-            )
-        if "image" in MODES[mode] and "image" not in channels:
-            notes.append("image channel off (no CLIP weights): text channels only")
-
+        notes: list[str] = []
+        channels = self._channels(mode, notes)
         timings: dict[str, float] = {}
-        text_for_text_channels = query
+        text = query
         if image is not None and not query:
             start = time.perf_counter()
-            text_for_text_channels = read_text(image.convert("RGB"), self.settings.ocr_settings()).text
+            text = read_text(image.convert("RGB"), self.settings.ocr_settings()).text
             timings["ocr"] = _ms(start)
-            if not text_for_text_channels:
+            if not text:
                 channels = [c for c in channels if c == "image"]
                 notes.append("no text found in the query image: image channel only")
             if not channels:
                 raise SearchError("the query image has no readable text and visual search is unavailable")
-        queries = self._embed(channels, text_for_text_channels, image, timings)
+        queries = self._embed(channels, text, image, timings)
+        response = self._execute(queries, query_terms(text), k, offset, weights, timings)
+        return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings)
+
+    def similar(self, point_id: str, mode: str = "hybrid", k: int = 10) -> SearchResponse:
+        """ "More like this": query with the stored vectors of an image, leaving the image itself out."""
+        notes: list[str] = []
+        channels = self._channels(mode, notes)
+        stored = self.store.vectors(point_id)
+        if stored is None:
+            raise NotFound(f"no image with id {point_id}")
+        queries = [ChannelQuery(c, stored[c]) for c in channels if c in stored]
+        if not queries:
+            raise SearchError(f"image {point_id} has no vectors for mode '{mode}' (no OCR text?)")
+        payload = self.store.retrieve([point_id]).get(point_id, {})
+        response = self._execute(queries, query_terms(payload.get("ocr_text", "")), k + 1, 0, None, {})
+        hits = [h for h in response.hits if h.id != point_id][:k]
+        for rank, hit in enumerate(hits, 1):
+            hit.rank = rank
+        return SearchResponse(None, mode, response.channels, hits, notes, response.timings_ms)
+
+    def _execute(
+        self,
+        queries: list[ChannelQuery],
+        terms: list[str],
+        k: int,
+        offset: int,
+        weights: dict[str, float] | None,
+        timings: dict[str, float],
+    ) -> SearchResponse:
+        """One store call; turns fused + per-channel rankings into explained hits."""
         weights = {**self.settings.weights, **(weights or {})}
         start = time.perf_counter()
         result = self.store.search(
@@ -173,7 +215,6 @@ class Searcher:
             channel: {hit.id: ChannelMatch(rank, round(hit.score, 6)) for rank, hit in enumerate(hits, 1)}
             for channel, hits in result.per_channel.items()
         }
-        terms = query_terms(text_for_text_channels)
         hits = []
         for position, hit in enumerate(result.fused, offset + 1):
             payload = hit.payload or {}
@@ -192,7 +233,7 @@ class Searcher:
                     height=payload.get("height"),
                 )
             )
-        return SearchResponse(query or None, mode, [q.channel for q in queries], hits, notes, timings)
+        return SearchResponse(None, "", [q.channel for q in queries], hits, [], timings)
 
     def _embed(
         self, channels: list[str], text: str, image: Image.Image | None, timings: dict[str, float]
@@ -202,8 +243,9 @@ class Searcher:
             start = time.perf_counter()
             if channel == "image":
                 clip = self.encoders.clip
-                vector = clip.encode_images([image.convert("RGB")])[0] if image is not None else None
-                if vector is None:
+                if image is not None:
+                    vector = clip.encode_images([image.convert("RGB")])[0]
+                else:
                     vector = clip.encode_texts([text])[0]
                 queries.append(ChannelQuery("image", vector.tolist()))
             elif channel == "text":

@@ -25,6 +25,8 @@ from engine.errors import StoreError
 DENSE_CHANNELS = ("image", "text")
 SPARSE_CHANNEL = "keywords"
 ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
+# Heavy payload fields that search hits do not need (word boxes are fetched per image).
+HIT_PAYLOAD_EXCLUDE = ["ocr_words", "ocr_raw_text", "pipeline"]
 
 
 def point_id(sha256_hex: str) -> str:
@@ -93,6 +95,10 @@ class Store(ABC):
         """id -> payload for the ids that exist (with `_vectors` names when asked)."""
 
     @abstractmethod
+    def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
+        """The named vectors of one point, or None when it does not exist."""
+
+    @abstractmethod
     def set_payload(self, point_id: str, payload: dict) -> None:
         """Merge these payload keys into an existing point."""
 
@@ -104,8 +110,8 @@ class Store(ABC):
         """Number of points, or of points that carry the named vector."""
 
     @abstractmethod
-    def scroll(self, batch: int = 256) -> Iterator[tuple[str, dict]]:
-        """Every (id, payload)."""
+    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+        """Every (id, payload), the payload cut to `fields` when given."""
 
     @abstractmethod
     def search(
@@ -216,6 +222,12 @@ class EdgeStore(Store):
             out[str(r.id)] = payload
         return out
 
+    def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
+        if self.shard is None:
+            return None
+        records = self.shard.retrieve([point_id], with_payload=False, with_vector=True)
+        return _plain_vectors(records[0].vector) if records else None
+
     def set_payload(self, point_id: str, payload: dict) -> None:
         # Edge 0.9 has no set-payload operation: rewrite the point, keeping its vectors.
         records = self._require().retrieve([point_id], with_payload=True, with_vector=True)
@@ -237,13 +249,14 @@ class EdgeStore(Store):
         flt = qe.Filter(must=[qe.HasVectorCondition(with_vector)]) if with_vector else None
         return self.shard.count(qe.CountRequest(exact=True, filter=flt))
 
-    def scroll(self, batch: int = 256) -> Iterator[tuple[str, dict]]:
+    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         if self.shard is None:
             return
+        selector = self.qe.PayloadSelector.Include(fields) if fields else True
         offset = None
         while True:
             records, offset = self.shard.scroll(
-                self.qe.ScrollRequest(offset=offset, limit=batch, with_payload=True, with_vector=False)
+                self.qe.ScrollRequest(offset=offset, limit=batch, with_payload=selector, with_vector=False)
             )
             for r in records:
                 yield str(r.id), dict(r.payload or {})
@@ -254,15 +267,16 @@ class EdgeStore(Store):
         qe = self.qe
         shard = self._require()
         nearest = [qe.Query.Nearest(self._vector(q.vector), using=q.channel) for q in queries]
+        hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
         if len(queries) == 1:
-            fused = qe.QueryRequest(limit=limit, offset=offset, query=nearest[0], with_payload=True)
+            fused = qe.QueryRequest(limit=limit, offset=offset, query=nearest[0], with_payload=hit_payload)
         else:
             fused = qe.QueryRequest(
                 limit=limit,
                 offset=offset,
                 prefetches=[qe.Prefetch(limit=prefetch_limit, query=n) for n in nearest],
                 query=qe.Fusion.Rrf(k=rrf_k, weights=weights),
-                with_payload=True,
+                with_payload=hit_payload,
             )
         singles = [qe.QueryRequest(limit=prefetch_limit, query=n, with_payload=False) for n in nearest]
         results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
@@ -324,6 +338,17 @@ def _check_dims(existing: dict[str, int], wanted: dict[str, int], collection: st
                 f"but the current model gives {size}: use another --collection or --db, or the model "
                 "the collection was built with"
             )
+
+
+def _plain_vectors(vectors: dict | None) -> dict[str, list[float] | SparseVec]:
+    """Backend vector objects -> lists and SparseVec."""
+    out: dict[str, list[float] | SparseVec] = {}
+    for name, value in (vectors or {}).items():
+        if hasattr(value, "indices"):
+            out[name] = SparseVec(list(value.indices), list(value.values))
+        else:
+            out[name] = list(value)
+    return out
 
 
 def _search_result(queries: list[ChannelQuery], results: list[list]) -> SearchResult:
@@ -406,6 +431,12 @@ class ClientStore(Store):
             out[str(r.id)] = payload
         return out
 
+    def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
+        if not self._exists():
+            return None
+        records = self.client.retrieve(self.collection, [point_id], with_payload=False, with_vectors=True)
+        return _plain_vectors(records[0].vector) if records else None
+
     def set_payload(self, point_id: str, payload: dict) -> None:
         self.client.set_payload(self.collection, payload=payload, points=[point_id], wait=True)
 
@@ -422,13 +453,13 @@ class ClientStore(Store):
         flt = m.Filter(must=[m.HasVectorCondition(has_vector=with_vector)]) if with_vector else None
         return self.client.count(self.collection, count_filter=flt, exact=True).count
 
-    def scroll(self, batch: int = 256) -> Iterator[tuple[str, dict]]:
+    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         if not self._exists():
             return
         offset = None
         while True:
             records, offset = self.client.scroll(
-                self.collection, limit=batch, offset=offset, with_payload=True, with_vectors=False
+                self.collection, limit=batch, offset=offset, with_payload=fields or True, with_vectors=False
             )
             for r in records:
                 yield str(r.id), dict(r.payload or {})
@@ -437,6 +468,7 @@ class ClientStore(Store):
 
     def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k) -> SearchResult:
         m = self.models
+        hit_payload = m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE)
         if not self._exists():
             raise StoreError(f"collection '{self.collection}' does not exist: run `adsearch ingest`")
         if len(queries) == 1:
@@ -445,7 +477,7 @@ class ClientStore(Store):
                 using=queries[0].channel,
                 limit=limit,
                 offset=offset,
-                with_payload=True,
+                with_payload=hit_payload,
             )
         else:
             fused = m.QueryRequest(
@@ -456,7 +488,7 @@ class ClientStore(Store):
                 query=m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=weights)),
                 limit=limit,
                 offset=offset,
-                with_payload=True,
+                with_payload=hit_payload,
             )
         singles = [
             m.QueryRequest(

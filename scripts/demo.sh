@@ -16,3 +16,4 @@ done
 echo
 echo "Try your own: .venv/bin/adsearch search \"your query\" [--mode hybrid|visual|text|keyword]"
 echo "Ingest real ads: .venv/bin/adsearch ingest PATH/TO/IMAGES"
+echo "Web UI and JSON API: .venv/bin/adsearch serve   then open http://127.0.0.1:8000/"

@@ -2,7 +2,7 @@
 # Set up (idempotent) and run the whole test suite, offline. CI runs exactly this.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || exit 1
+ADSEARCH_BROWSER_TESTS=1 bash scripts/setup.sh || exit 1
 export HF_HUB_OFFLINE=1
 .venv/bin/ruff check . || exit 1
 .venv/bin/python -m pytest "$@"

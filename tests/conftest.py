@@ -67,3 +67,43 @@ def searcher(settings, encoders, ingested):
     from engine.search import Searcher
 
     return Searcher(settings, encoders, ingested[0])
+
+
+@pytest.fixture(scope="session")
+def api_library(tmp_path_factory, settings, encoders, sample_dir):
+    """A Library of its own (the API tests write to it) with the synthetic sample ingested."""
+    from engine.library import Library
+
+    library = Library(settings.with_overrides(db=tmp_path_factory.mktemp("api-db")), encoders=encoders)
+    library.ingest([sample_dir / "images"])
+    yield library
+    library.close()
+
+
+@pytest.fixture(scope="session")
+def api_server(api_library):
+    """The real app served by uvicorn on a free localhost port, in a background thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from api import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(api_library), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

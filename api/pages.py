@@ -1,0 +1,99 @@
+"""Server-rendered pages (Jinja2 + HTMX): search, one image with its OCR boxes, library statistics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from api.app import ImageId, LibraryDep, Mode, read_upload
+from engine.errors import AdsearchError, NotFound
+from engine.images import decode_image
+from engine.search import MODES, term_matches
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def highlight(text: str, terms: list[str]) -> Markup:
+    """Escape `text` and wrap the words matching any query term in <mark>."""
+    if not terms:
+        return escape(text)
+
+    def mark(match: re.Match) -> str:
+        word = match.group(0)
+        hit = any(term_matches(t, word.lower()) for t in terms if len(t) > 1)
+        return f"<mark>{word}</mark>" if hit else word
+
+    return Markup(_WORD.sub(mark, str(escape(text))))
+
+
+def confidence_class(confidence: float) -> str:
+    return "high" if confidence >= 85 else "mid" if confidence >= 65 else "low"
+
+
+templates.env.filters["highlight"] = highlight
+templates.env.filters["confidence_class"] = confidence_class
+templates.env.globals["modes"] = list(MODES)
+
+
+def render(request: Request, name: str, status_code: int = 200, **context):
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+@router.get("/")
+def index(
+    request: Request,
+    lib: LibraryDep,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    mode: Mode = "hybrid",
+    k: Annotated[int, Query(ge=1, le=100)] = 24,
+):
+    response, error = None, None
+    if q.strip():
+        try:
+            response = lib.search(q.strip()[: lib.settings.max_query_chars], mode=mode, k=k)
+        except AdsearchError as exc:
+            error = str(exc)
+    return render(request, "index.html", q=q, mode=mode, k=k, response=response, error=error)
+
+
+@router.post("/search-image")
+async def search_by_image(
+    request: Request,
+    lib: LibraryDep,
+    file: Annotated[UploadFile, File()],
+    mode: Annotated[Mode, Form()] = "hybrid",
+):
+    response, error = None, None
+    try:
+        data = await read_upload(file, lib.settings.max_upload_bytes)
+        response = lib.search(image=decode_image(data, lib.settings.max_image_pixels).image, mode=mode, k=24)
+    except AdsearchError as exc:
+        error = f"{file.filename}: {exc}"
+    return render(request, "index.html", q="", mode=mode, k=24, response=response, error=error,
+                  image_query=file.filename)  # fmt: skip
+
+
+@router.get("/images/{image_id}")
+def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
+    try:
+        payload = lib.get(image_id)
+    except NotFound as exc:
+        return render(request, "error.html", message=str(exc), status_code=404)
+    similar, similar_error = None, None
+    try:
+        similar = lib.similar(image_id, k=8)
+    except AdsearchError as exc:
+        similar_error = str(exc)
+    return render(request, "image.html", id=image_id, p=payload, similar=similar, similar_error=similar_error)
+
+
+@router.get("/stats")
+def stats_page(request: Request, lib: LibraryDep):
+    return render(request, "stats.html", s=lib.stats())

@@ -1,0 +1,117 @@
+"""HTTP API latency vs engine-only latency, same queries, same collection, one run.
+
+Uses the ads377 collection built by bench/ingest.py. Phase 1 runs the queries through the engine
+(`Library.search`) in this process; phase 2 starts `adsearch serve` as its own process on the same
+store (the embedded store admits one process at a time) and sends the same queries to
+`GET /api/search` over HTTP on localhost, one at a time. Also reports the server's startup time to
+its first answer.
+
+    .venv/bin/python -m bench.api [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from bench.common import ADS377, percentiles, write_results
+from bench.ingest import DB, random_vit_b_32
+from engine.config import Settings
+from engine.library import Library
+
+
+def load_queries(n: int) -> list[str]:
+    lines = (ADS377 / "queries" / "known_item.tsv").read_text().splitlines()
+    queries = [line.split("\t", 1)[1] for line in lines if "\t" in line]
+    return (queries * (n // len(queries) + 1))[:n]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args(argv)
+    if not DB.exists():
+        raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
+    clip = str(random_vit_b_32())
+    queries = load_queries(args.queries)
+
+    with Library(Settings(db=DB, clip_model=clip)) as library:
+        points = library.store.count()
+        for q in queries[:10]:
+            library.search(q, k=10)
+        engine_ms = []
+        for q in queries:
+            start = time.perf_counter()
+            library.search(q, k=10)
+            engine_ms.append((time.perf_counter() - start) * 1000)
+
+    port = free_port()
+    env = {**os.environ, "ADSEARCH_DB": str(DB), "ADSEARCH_CLIP_MODEL": clip, "HF_HUB_OFFLINE": "1"}
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            while True:
+                try:
+                    http.get("/api/search", params={"q": queries[0], "k": 10}).raise_for_status()
+                    break
+                except httpx.TransportError:
+                    if server.poll() is not None or time.perf_counter() - started > 120:
+                        raise SystemExit("adsearch serve did not start") from None
+                    time.sleep(0.1)
+            startup_s = time.perf_counter() - started
+            for q in queries[:10]:
+                http.get("/api/search", params={"q": q, "k": 10})
+            http_ms = []
+            for q in queries:
+                start = time.perf_counter()
+                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
+                http_ms.append((time.perf_counter() - start) * 1000)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    engine, over_http = percentiles(engine_ms), percentiles(http_ms)
+    data = {
+        "points": points,
+        "queries": len(queries),
+        "engine_ms": engine,
+        "http_ms": over_http,
+        "http_over_engine_p50": round(over_http["p50"] / engine["p50"], 3),
+        "http_over_engine_p95": round(over_http["p95"] / engine["p95"], 3),
+        "serve_startup_to_first_answer_s": round(startup_s, 2),
+    }
+    md = f"""# HTTP API latency vs engine-only ({points} points, ads377)
+
+{len(queries)} known-item statements (hybrid, k=10, CLIP ViT-B/32 architecture with random weights,
+MiniLM, BM25), same queries in both phases of one run, sequential, after 10 warm-up queries.
+
+| path | p50 ms | p95 ms | p99 ms |
+|---|---|---|---|
+| engine (`Library.search`, in process) | {engine["p50"]} | {engine["p95"]} | {engine["p99"]} |
+| HTTP `GET /api/search` (`adsearch serve`, localhost) | {over_http["p50"]} | {over_http["p95"]} | {over_http["p99"]} |
+
+API overhead: HTTP/engine = {data["http_over_engine_p50"]}x at p50, {data["http_over_engine_p95"]}x at p95.
+`adsearch serve` startup to first answer: {data["serve_startup_to_first_answer_s"]} s.
+"""
+    print(md)
+    write_results("api", data, md)
+
+
+if __name__ == "__main__":
+    main()

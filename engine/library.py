@@ -1,0 +1,238 @@
+"""`Library`: one collection with its encoders, the single entry point the CLI and the API call.
+
+It owns the store and the (lazily loaded) encoders, serialises writes, and adds what a user of a
+collection needs beyond search: stored images and their OCR, thumbnails, uploads, delete, statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from engine.config import CHANNELS, Settings
+from engine.errors import ImageError, NotFound, SearchError
+from engine.images import decode_image
+from engine.ingest import IngestReport, ingest
+from engine.search import Searcher, SearchResponse
+from engine.store import Store, open_store, point_id
+
+FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif", "TIFF": ".tif"}
+STATS_FIELDS = ["format", "width", "height", "bytes", "ocr_text", "ocr_confidence", "has_text"]
+PIXEL_BUCKETS = [(0.25, "< 0.25 MP"), (0.5, "0.25-0.5 MP"), (1, "0.5-1 MP"), (2, "1-2 MP"), (4, "2-4 MP")]
+BYTE_BUCKETS = [(50, "< 50 KB"), (200, "50-200 KB"), (1024, "0.2-1 MB")]
+WORD_BUCKETS = [(0, "no text"), (5, "1-5 words"), (20, "6-20"), (50, "21-50"), (100, "51-100")]
+CONFIDENCE_BUCKETS = [(b + 10, f"{b}-{b + 10}") for b in range(0, 90, 10)]
+
+
+@dataclass
+class UploadResult:
+    """What happened to one uploaded file."""
+
+    name: str
+    status: str  # ingested | unchanged | failed
+    id: str | None = None
+    error: str | None = None
+
+
+def _bucket(value: float, buckets: list[tuple[float, str]], last: str) -> str:
+    return next((label for limit, label in buckets if value <= limit), last)
+
+
+class Library:
+    """A collection and its encoders. Reads may run concurrently; writes take a lock."""
+
+    def __init__(self, settings: Settings, store: Store | None = None, encoders=None):
+        self.settings = settings
+        self.store = store or open_store(settings)
+        self._encoders = encoders
+        self._searcher: Searcher | None = None
+        self._stats: dict | None = None
+        self._load_lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self.data_dir = Path(settings.db)
+        self.upload_dir = self.data_dir / "uploads"
+        self.thumbnail_dir = self.data_dir / "thumbnails"
+
+    # ------------------------------------------------------------------ models and search
+
+    @property
+    def encoders(self):
+        """The encoders, loaded on first use (CLIP falls back to text-only as load_encoders says)."""
+        with self._load_lock:
+            if self._encoders is None:
+                from engine.encoders import load_encoders
+
+                self._encoders = load_encoders(self.settings)
+            return self._encoders
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            self._searcher = Searcher(self.settings, self.encoders, self.store)
+        return self._searcher
+
+    def exists(self) -> bool:
+        return self.store.dims() is not None
+
+    def search(self, query: str | None = None, image: Image.Image | None = None, **options) -> SearchResponse:
+        """Search by text and/or image; see Searcher.search for the options."""
+        if not self.exists():
+            raise SearchError("the collection is empty: ingest some images first")
+        return self.searcher.search(query, image=image, **options)
+
+    def similar(self, image_id: str, mode: str = "hybrid", k: int = 10) -> SearchResponse:
+        """Images like a stored one."""
+        return self.searcher.similar(image_id, mode=mode, k=k)
+
+    # ------------------------------------------------------------------ stored images
+
+    def get(self, image_id: str) -> dict:
+        """Payload of one image (metadata + OCR) or NotFound."""
+        payload = self.store.retrieve([image_id]).get(image_id)
+        if payload is None:
+            raise NotFound(f"no image with id {image_id}")
+        return payload
+
+    def original(self, image_id: str) -> Path:
+        """The first of the image's paths that still exists on disk."""
+        for path in self.get(image_id).get("paths", []):
+            if Path(path).is_file():
+                return Path(path)
+        raise NotFound(f"the original file of image {image_id} is no longer on disk")
+
+    def thumbnail(self, image_id: str, size: int = 256) -> Path:
+        """A JPEG thumbnail at most `size` px on its long side, made once and cached on disk."""
+        target = self.thumbnail_dir / f"{image_id}-{size}.jpg"
+        if not target.exists():
+            decoded = decode_image(self.original(image_id).read_bytes(), self.settings.max_image_pixels)
+            image = decoded.image
+            image.thumbnail((size, size), Image.Resampling.LANCZOS)
+            self.thumbnail_dir.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            image.save(tmp, "JPEG", quality=85)
+            tmp.replace(target)
+        return target
+
+    # ------------------------------------------------------------------ writes
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        on_error: Callable[[str, str], None] | None = None,
+        progress: bool = False,
+    ) -> IngestReport:
+        """Ingest files or folders (see engine.ingest); one writer at a time."""
+        with self.write_lock:
+            report = ingest(paths, self.settings, self.encoders, self.store, on_error, progress)
+            self._changed()
+        return report
+
+    def add_uploads(self, files: list[tuple[str, bytes]]) -> list[UploadResult]:
+        """Store uploaded images under the data folder (type sniffed from content) and ingest them."""
+        results: list[UploadResult] = []
+        saved: dict[str, Path] = {}
+        for name, data in files:
+            try:
+                decoded = decode_image(data, self.settings.max_image_pixels)
+            except ImageError as exc:
+                results.append(UploadResult(name, "failed", error=str(exc)))
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            target = self.upload_dir / f"{sha}{FORMAT_SUFFIX.get(decoded.format, '.img')}"
+            if not target.exists():
+                self.upload_dir.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".part")
+                tmp.write_bytes(data)
+                tmp.replace(target)
+            saved[name] = target
+            results.append(UploadResult(name, "pending", id=point_id(sha)))
+        if saved:
+            failures: dict[str, str] = {}
+            before = set(self.store.retrieve([r.id for r in results if r.id]))
+            self.ingest(list(dict.fromkeys(saved.values())), on_error=lambda p, r: failures.__setitem__(p, r))
+            for result in results:
+                if result.status != "pending":
+                    continue
+                error = failures.get(str(saved[result.name]))
+                if error:
+                    result.status, result.error = "failed", error
+                else:
+                    result.status = "unchanged" if result.id in before else "ingested"
+        return results
+
+    def delete(self, image_id: str) -> dict:
+        """Remove an image's point; files are deleted only when they are uploads in our own folder."""
+        with self.write_lock:
+            payload = self.get(image_id)
+            self.store.delete([image_id])
+            removed = []
+            for path in map(Path, payload.get("paths", [])):
+                if path.parent.resolve() == self.upload_dir.resolve() and path.is_file():
+                    path.unlink()
+                    removed.append(str(path))
+            for thumb in self.thumbnail_dir.glob(f"{image_id}-*.jpg"):
+                thumb.unlink(missing_ok=True)
+            self._changed()
+        return {"id": image_id, "deleted": True, "files_removed": removed}
+
+    def _changed(self) -> None:
+        self._searcher = None  # channel availability may have changed
+        self._stats = None
+
+    # ------------------------------------------------------------------ statistics
+
+    def stats(self) -> dict:
+        """Counts and distributions over the whole collection (cached until the next write)."""
+        if self._stats is not None:
+            return self._stats
+        meta = self.store.metadata()
+        formats, pixels, sizes, words, confidence = Counter(), Counter(), Counter(), Counter(), Counter()
+        total = with_text = 0
+        for _, p in self.store.scroll(batch=512, fields=STATS_FIELDS):
+            total += 1
+            formats[p.get("format") or "?"] += 1
+            pixels[_bucket((p.get("width", 0) * p.get("height", 0)) / 1e6, PIXEL_BUCKETS, "> 4 MP")] += 1
+            sizes[_bucket(p.get("bytes", 0) / 1024, BYTE_BUCKETS, "> 1 MB")] += 1
+            words[_bucket(len((p.get("ocr_text") or "").split()), WORD_BUCKETS, "> 100")] += 1
+            if p.get("has_text"):
+                with_text += 1
+                confidence[_bucket(p.get("ocr_confidence", 0), CONFIDENCE_BUCKETS, "90-100")] += 1
+        models = meta.get("models") or {}
+        self._stats = {
+            "collection": self.settings.collection,
+            "backend": "qdrant-server" if self.settings.qdrant_url else "embedded",
+            "images": total,
+            "with_text": with_text,
+            "without_text": total - with_text,
+            "ocr_coverage": round(with_text / total, 4) if total else 0.0,
+            "with_image_vector": self.store.count("image"),
+            "formats": dict(formats.most_common()),
+            "pixel_sizes": _ordered(pixels, [label for _, label in PIXEL_BUCKETS] + ["> 4 MP"]),
+            "file_sizes": _ordered(sizes, [label for _, label in BYTE_BUCKETS] + ["> 1 MB"]),
+            "text_words": _ordered(words, [label for _, label in WORD_BUCKETS] + ["> 100"]),
+            "ocr_confidence": _ordered(confidence, [label for _, label in CONFIDENCE_BUCKETS] + ["90-100"]),
+            "visual": bool(meta.get("visual")),
+            "channels": {c: (c != "image" or bool(meta.get("visual"))) for c in CHANNELS},
+            "models": models,
+            "pipeline": meta.get("pipeline"),
+        }
+        return self._stats
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ordered(counter: Counter, labels: list[str]) -> dict[str, int]:
+    return {label: counter.get(label, 0) for label in labels}
