@@ -104,7 +104,7 @@ MiniLM, BM25), same queries in both phases of one run, sequential, after 10 warm
 | path | p50 ms | p95 ms | p99 ms |
 |---|---|---|---|
 | engine (`Library.search`, in process) | {engine["p50"]} | {engine["p95"]} | {engine["p99"]} |
-| HTTP `GET /api/search` (`adsearch serve`, localhost) | {over_http["p50"]} | {over_http["p95"]} | {over_http["p99"]} |
+| HTTP `GET /api/search` (`adsearch serve`) | {over_http["p50"]} | {over_http["p95"]} | {over_http["p99"]} |
 
 API overhead: HTTP/engine = {data["http_over_engine_p50"]}x at p50, {data["http_over_engine_p95"]}x at p95.
 `adsearch serve` startup to first answer: {data["serve_startup_to_first_answer_s"]} s.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from functools import cache
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 from PIL import Image
