@@ -20,16 +20,10 @@ import time
 
 import httpx
 
-from bench.common import ADS377, percentiles, write_results
+from bench.common import known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
 from engine.config import Settings
 from engine.library import Library
-
-
-def load_queries(n: int) -> list[str]:
-    lines = (ADS377 / "queries" / "known_item.tsv").read_text().splitlines()
-    queries = [line.split("\t", 1)[1] for line in lines if "\t" in line]
-    return (queries * (n // len(queries) + 1))[:n]
 
 
 def free_port() -> int:
@@ -45,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     if not DB.exists():
         raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
     clip = str(random_vit_b_32())
-    queries = load_queries(args.queries)
+    queries = known_item_queries(args.queries)
 
     with Library(Settings(db=DB, clip_model=clip)) as library:
         points = library.store.count()

@@ -68,3 +68,10 @@ def write_results(name: str, data: dict, markdown: str) -> None:
     )
     (RESULTS / f"{name}.md").write_text(markdown.rstrip() + footer)
     print(f"wrote {RESULTS / name}.md and .json")
+
+
+def known_item_queries(n: int) -> list[str]:
+    """The first `n` known-item statements of ads377 (cycled when `n` is larger than the set)."""
+    lines = (ADS377 / "queries" / "known_item.tsv").read_text().splitlines()
+    queries = [line.split("\t", 1)[1] for line in lines if "\t" in line]
+    return (queries * (n // len(queries) + 1))[:n]

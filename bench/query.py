@@ -12,17 +12,12 @@ import argparse
 import time
 from collections import defaultdict
 
-from bench.common import ADS377, percentiles, write_results
+from bench.common import known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
 from engine.config import Settings
 from engine.encoders import load_encoders
 from engine.search import Searcher
 from engine.store import EdgeStore
-
-
-def load_queries(n: int) -> list[str]:
-    lines = (ADS377 / "queries" / "known_item.tsv").read_text().splitlines()
-    return [line.split("\t", 1)[1] for line in lines if "\t" in line][:n]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
     settings = Settings(db=DB, clip_model=str(random_vit_b_32()))
     encoders = load_encoders(settings)
-    queries = load_queries(args.queries)
+    queries = known_item_queries(args.queries)
     with EdgeStore(DB, settings.collection) as store:
         searcher = Searcher(settings, encoders, store)
         points = store.count()

@@ -91,12 +91,23 @@ class Store(ABC):
     def upsert(self, points: list[PointData]) -> None: ...
 
     @abstractmethod
-    def retrieve(self, ids: list[str], with_vectors: bool = False) -> dict[str, dict]:
-        """id -> payload for the ids that exist (with `_vectors` names when asked)."""
+    def _records(self, ids: list[str], with_payload: bool, with_vector: bool) -> list:
+        """The backend's records (with .id, .payload, .vector) for the ids that exist."""
 
-    @abstractmethod
+    def retrieve(self, ids: list[str], with_vectors: bool = False) -> dict[str, dict]:
+        """id -> payload for the ids that exist (plus `_vectors`: the vector names, when asked)."""
+        out = {}
+        for record in self._records(ids, with_payload=True, with_vector=with_vectors):
+            payload = dict(record.payload or {})
+            if with_vectors:
+                payload["_vectors"] = sorted((record.vector or {}).keys())
+            out[str(record.id)] = payload
+        return out
+
     def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
         """The named vectors of one point, or None when it does not exist."""
+        records = self._records([point_id], with_payload=False, with_vector=True)
+        return _plain_vectors(records[0].vector) if records else None
 
     @abstractmethod
     def set_payload(self, point_id: str, payload: dict) -> None:
@@ -210,23 +221,10 @@ class EdgeStore(Store):
             )
         )
 
-    def retrieve(self, ids: list[str], with_vectors: bool = False) -> dict[str, dict]:
+    def _records(self, ids: list[str], with_payload: bool, with_vector: bool) -> list:
         if self.shard is None or not ids:
-            return {}
-        records = self.shard.retrieve(ids, with_payload=True, with_vector=with_vectors)
-        out = {}
-        for r in records:
-            payload = dict(r.payload or {})
-            if with_vectors:
-                payload["_vectors"] = sorted((r.vector or {}).keys())
-            out[str(r.id)] = payload
-        return out
-
-    def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
-        if self.shard is None:
-            return None
-        records = self.shard.retrieve([point_id], with_payload=False, with_vector=True)
-        return _plain_vectors(records[0].vector) if records else None
+            return []
+        return self.shard.retrieve(ids, with_payload=with_payload, with_vector=with_vector)
 
     def set_payload(self, point_id: str, payload: dict) -> None:
         # Edge 0.9 has no set-payload operation: rewrite the point, keeping its vectors.
@@ -420,22 +418,10 @@ class ClientStore(Store):
                 wait=True,
             )
 
-    def retrieve(self, ids: list[str], with_vectors: bool = False) -> dict[str, dict]:
+    def _records(self, ids: list[str], with_payload: bool, with_vector: bool) -> list:
         if not ids or not self._exists():
-            return {}
-        out = {}
-        for r in self.client.retrieve(self.collection, ids, with_payload=True, with_vectors=with_vectors):
-            payload = dict(r.payload or {})
-            if with_vectors:
-                payload["_vectors"] = sorted((r.vector or {}).keys())
-            out[str(r.id)] = payload
-        return out
-
-    def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
-        if not self._exists():
-            return None
-        records = self.client.retrieve(self.collection, [point_id], with_payload=False, with_vectors=True)
-        return _plain_vectors(records[0].vector) if records else None
+            return []
+        return self.client.retrieve(self.collection, ids, with_payload=with_payload, with_vectors=with_vector)
 
     def set_payload(self, point_id: str, payload: dict) -> None:
         self.client.set_payload(self.collection, payload=payload, points=[point_id], wait=True)
