@@ -23,6 +23,7 @@ EPILOG = """examples:
   adsearch ocr ad.jpg                            # what Tesseract reads in one image
   adsearch stats                                 # what the collection holds
   adsearch serve                                 # web UI + JSON API on http://127.0.0.1:8000
+  adsearch evaluate --queries q.tsv --qrels q.qrels   # MRR, Recall, nDCG, MAP per mode
 
 Every option can also be set in the environment as ADSEARCH_<OPTION> (e.g. ADSEARCH_DB=/data/ads)."""
 
@@ -103,6 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, help="port (default 8000)")
+    _store_options(p)
+    _model_options(p)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="measure retrieval quality on labelled queries",
+        description="Run every query in every mode against the current collection and report MRR@k, "
+        "Recall@1/5/k, P@k, nDCG@k and MAP@100 per mode (ir-measures). Writes OUT (markdown), one TREC "
+        "run file per mode, a per-query TSV and a PNG chart beside it. Image keys in the qrels are the "
+        "stored paths relative to --root (default: the folder that holds every stored image).",
+    )
+    p.add_argument("--queries", type=Path, required=True, help="query file: query_id<TAB>text per line")
+    p.add_argument("--qrels", type=Path, required=True, help="TREC qrels: query_id 0 image_key grade")
+    p.add_argument(
+        "--modes", default="hybrid,visual,text,keyword", help="comma-separated (default: all four)"
+    )
+    p.add_argument("-k", type=int, default=10, help="metric cutoff (default 10)")
+    p.add_argument("--root", type=Path, help="folder the image keys are relative to")
+    p.add_argument("--out", type=Path, default=Path("evaluation/report.md"), help="report path (.md)")
     _store_options(p)
     _model_options(p)
 
@@ -223,6 +243,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from engine.evaluate import evaluate, read_qrels, read_queries, report_markdown, write_report
+    from engine.search import MODES
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise UsageError(f"unknown mode(s) {', '.join(unknown)}: use {', '.join(MODES)}")
+    if not 1 <= args.k <= 100:
+        raise UsageError("-k must be between 1 and 100")
+    queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
+    settings = _settings(args)
+    with _library(settings, need_collection=True) as library:
+        result = evaluate(library, queries, qrels, modes, k=args.k, root=args.root)
+    title = f"Evaluation: {args.queries.name}"
+    files = write_report(result, args.out, title=title)
+    print(report_markdown(result, title))
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def cmd_ocr(args: argparse.Namespace) -> int:
     from engine.images import decode_image
     from ocr_text import read_text
@@ -265,6 +306,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
     "serve": cmd_serve,
+    "evaluate": cmd_evaluate,
     "ocr": cmd_ocr,
     "stats": cmd_stats,
 }

@@ -131,7 +131,9 @@ class Searcher:
             raise SearchError(f"unknown mode '{mode}': use one of {', '.join(MODES)}")
         return [c for c in MODES[mode] if c != "image" or self.visual]
 
-    def _channels(self, mode: str, notes: list[str]) -> list[str]:
+    def channels_for(self, mode: str, notes: list[str] | None = None) -> list[str]:
+        """Channels a mode will use, or SearchError when it can use none; notes say what is off."""
+        notes = notes if notes is not None else []
         channels = self.available(mode)
         if not channels:
             raise SearchError(
@@ -157,7 +159,7 @@ class Searcher:
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
         notes: list[str] = []
-        channels = self._channels(mode, notes)
+        channels = self.channels_for(mode, notes)
         timings: dict[str, float] = {}
         text = query
         if image is not None and not query:
@@ -176,7 +178,7 @@ class Searcher:
     def similar(self, point_id: str, mode: str = "hybrid", k: int = 10) -> SearchResponse:
         """ "More like this": query with the stored vectors of an image, leaving the image itself out."""
         notes: list[str] = []
-        channels = self._channels(mode, notes)
+        channels = self.channels_for(mode, notes)
         stored = self.store.vectors(point_id)
         if stored is None:
             raise NotFound(f"no image with id {point_id}")
