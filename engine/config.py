@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     text_model: str = DEFAULT_TEXT_MODEL
     sparse_model: str = DEFAULT_SPARSE_MODEL
     bm25_avg_len: float = Field(40.0, description="average OCR text length in tokens, for BM25 length norm")
+    keyword_ngram: int = Field(
+        4, description="character n-grams added to BM25 (OCR-error tolerance); 0 = off"
+    )
 
     # OCR
     ocr_lang: str = "eng"

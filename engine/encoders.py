@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -144,29 +146,82 @@ class DenseTextEncoder:
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
 
-class SparseTextEncoder:
-    """BM25 term weights from fastembed; Qdrant's IDF modifier supplies the collection statistics."""
+_ALNUM = re.compile(r"[a-z0-9]+")
 
-    def __init__(self, model_name: str = "Qdrant/bm25", avg_len: float = 40.0):
+
+def char_ngrams(text: str, n: int, stopwords: frozenset[str]) -> list[str]:
+    """Character n-grams of each non-stopword of 4+ characters, with word-boundary marks: "<word>".
+
+    They make keyword search tolerant of OCR errors: "EPUBLIC" still shares "publ", "ubli", "blic",
+    "lic>" with "republic", and a brand split in two ("fo darama") still matches "foodarama".
+    """
+    grams = []
+    for word in _ALNUM.findall(text.lower()):
+        if len(word) >= 4 and word not in stopwords:
+            padded = f"<{word}>"
+            grams += ["#" + padded[i : i + n] for i in range(len(padded) - n + 1)]
+    return grams
+
+
+def bm25_term_weights(tokens: list[str], avg_len: float, k: float = 1.2, b: float = 0.75) -> dict[int, float]:
+    """BM25's term-frequency part per token id (fastembed's formula and token hashing)."""
+    from fastembed.sparse.bm25 import Bm25
+
+    counts = Counter(tokens)
+    norm = k * (1 - b + b * len(tokens) / avg_len)
+    return {Bm25.compute_token_id(t): c * (k + 1) / (c + norm) for t, c in counts.items()}
+
+
+class SparseTextEncoder:
+    """BM25 over words (fastembed's Qdrant/bm25: stemmed, stopwords removed) plus, in the same sparse
+    vector, BM25 over character n-grams of the words. Qdrant's IDF modifier supplies the collection
+    statistics for both. `ngram=0` gives plain word BM25."""
+
+    def __init__(self, model_name: str = "Qdrant/bm25", avg_len: float = 40.0, ngram: int = 4):
         from fastembed import SparseTextEmbedding
 
         self.model_name = model_name
         self.avg_len = avg_len
+        self.ngram = ngram
         self.model = SparseTextEmbedding(
             model_name,
             specific_model_path=str(BM25_RESOURCES),
             local_files_only=True,
             avg_len=avg_len,
         )
+        self.stopwords = frozenset((BM25_RESOURCES / "english.txt").read_text().split())
+
+    @property
+    def name(self) -> str:
+        grams = f"+char{self.ngram}grams" if self.ngram else ""
+        return f"{self.model_name}{grams}(avg_len={self.avg_len:g})"
+
+    def _with_ngrams(self, indices, values, grams: dict[int, float]) -> SparseVec:
+        merged = dict(zip(map(int, indices), map(float, values), strict=True))
+        for token_id, weight in grams.items():
+            merged[token_id] = merged.get(token_id, 0.0) + weight
+        return SparseVec(list(merged), list(merged.values()))
 
     def encode_documents(self, texts: list[str]) -> list[SparseVec]:
-        """Document texts -> BM25 term-frequency weights (length-normalised)."""
-        return [SparseVec(e.indices.tolist(), e.values.tolist()) for e in self.model.embed(texts)]
+        """Document texts -> BM25 term-frequency weights (length-normalised) for words and n-grams."""
+        out = []
+        for text, e in zip(texts, self.model.embed(texts), strict=True):
+            grams = char_ngrams(text, self.ngram, self.stopwords) if self.ngram else []
+            # a word of length L gives L - 1 four-grams: ~5 per word, hence the n-gram average length
+            out.append(self._with_ngrams(e.indices, e.values, bm25_term_weights(grams, self.avg_len * 5)))
+        return out
 
     def encode_query(self, text: str) -> SparseVec:
-        """Query text -> one weight per distinct term."""
+        """Query text -> weight 1 per distinct word and per distinct n-gram."""
         embedding = next(iter(self.model.query_embed(text)))
-        return SparseVec(embedding.indices.tolist(), [float(v) for v in embedding.values])
+        grams = char_ngrams(text, self.ngram, self.stopwords) if self.ngram else []
+        return self._with_ngrams(embedding.indices, embedding.values, {g: 1.0 for g in _ids(grams)})
+
+
+def _ids(tokens: list[str]) -> list[int]:
+    from fastembed.sparse.bm25 import Bm25
+
+    return [Bm25.compute_token_id(t) for t in dict.fromkeys(tokens)]
 
 
 @dataclass
@@ -187,7 +242,7 @@ class Encoders:
         return {
             "image": self.clip.model_id if self.clip else None,
             "text": self.dense.model_id,
-            "keywords": f"{self.sparse.model_name}(avg_len={self.sparse.avg_len:g})",
+            "keywords": self.sparse.name,
         }
 
 
@@ -208,6 +263,6 @@ def load_encoders(settings: Settings) -> Encoders:
     return Encoders(
         clip=clip,
         dense=DenseTextEncoder(settings.text_model),
-        sparse=SparseTextEncoder(settings.sparse_model, settings.bm25_avg_len),
+        sparse=SparseTextEncoder(settings.sparse_model, settings.bm25_avg_len, settings.keyword_ngram),
         clip_error=clip_error,
     )

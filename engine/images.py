@@ -139,16 +139,14 @@ class AnalysedImage:
     ocr_seconds: float
 
 
-def analyse_image(data: bytes, ocr_settings: OcrSettings, max_pixels: int) -> AnalysedImage:
-    """Decode + OCR one image (runs in a worker process)."""
+def analyse_image(
+    data: bytes, ocr_settings: OcrSettings, max_pixels: int, known_ocr: OcrResult | None = None
+) -> AnalysedImage:
+    """Decode + OCR one image (runs in a worker process); `known_ocr` skips the OCR."""
     decoded = decode_image(data, max_pixels)
     start = time.perf_counter()
-    ocr = read_text(decoded.image, ocr_settings)
+    ocr = known_ocr or read_text(decoded.image, ocr_settings)
+    ocr_seconds = 0.0 if known_ocr else time.perf_counter() - start
     return AnalysedImage(
-        decoded.width,
-        decoded.height,
-        decoded.format,
-        ocr,
-        clip_view(decoded.image),
-        time.perf_counter() - start,
+        decoded.width, decoded.height, decoded.format, ocr, clip_view(decoded.image), ocr_seconds
     )

@@ -22,7 +22,7 @@ from engine.config import Settings
 from engine.encoders import Encoders
 from engine.images import AnalysedImage, ImageError, analyse_image, discover
 from engine.store import PointData, Store, point_id
-from ocr_text import tesseract_version
+from ocr_text import OcrResult, OcrWord, tesseract_version
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,13 @@ class _Pending:
     path: Path
     sha256: str
     size: int
+    known_ocr: OcrResult | None = None  # stored OCR still valid: only the encoders changed
+
+
+def stored_ocr(payload: dict) -> OcrResult:
+    """The OCR result kept in a point's payload."""
+    words = [OcrWord(**w) for w in payload.get("ocr_words", [])]
+    return OcrResult(payload.get("ocr_text", ""), payload.get("ocr_raw_text", ""), words)
 
 
 class Ingestor:
@@ -165,9 +172,18 @@ class Ingestor:
                     self.report.unchanged += 1
                 self._bar.update(1)
             else:
-                self._paths_by_id[pid] = [path]
+                known = payload.get("paths", []) if payload else []
+                self._paths_by_id[pid] = [*known, path] if path not in known else list(known)
+                if payload and self._same_ocr(payload.get("pipeline", {})):
+                    item.known_ocr = stored_ocr(payload)
                 todo.append(item)
         return todo
+
+    def _same_ocr(self, pipeline: dict) -> bool:
+        return (
+            pipeline.get("ocr") == self.pipeline["ocr"]
+            and pipeline.get("tesseract") == self.pipeline["tesseract"]
+        )
 
     def _add_path(self, pid: str, path: str) -> None:
         known = self._paths_by_id[pid]
@@ -193,7 +209,11 @@ class Ingestor:
                     self._fail(item.path, f"cannot read file ({exc.strerror or exc})")
                     continue
                 future = self._executor.submit(
-                    analyse_image, data, self.settings.ocr_settings(), self.settings.max_image_pixels
+                    analyse_image,
+                    data,
+                    self.settings.ocr_settings(),
+                    self.settings.max_image_pixels,
+                    item.known_ocr,
                 )
                 running[future] = item
             finished, _ = wait(running, return_when=FIRST_COMPLETED)

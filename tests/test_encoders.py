@@ -35,11 +35,16 @@ def test_dense_text_embeddings_put_paraphrases_closer_than_unrelated_text(encode
 
 
 def test_bm25_uses_the_shipped_stopwords(encoders):
+    from engine.encoders import SparseTextEncoder
+
     assert "the" in (BM25_RESOURCES / "english.txt").read_text().split()
     assert encoders.sparse.encode_query("the and of").indices == []
+    words = SparseTextEncoder(ngram=0).encode_query("the safest car")
     query = encoders.sparse.encode_query("the safest car")
     doc = encoders.sparse.encode_documents(["Voltara: the safest car"])[0]
-    assert len(query.indices) == 2 and set(query.indices) <= set(doc.indices)
+    assert len(words.indices) == 2  # "safest", "car": "the" is a stopword
+    assert len(query.indices) == 2 + 5  # plus the five 4-grams of "<safest>"; "car" is too short
+    assert set(words.indices) < set(query.indices) <= set(doc.indices)
 
 
 def test_missing_clip_falls_back_to_text_channels(tmp_path, caplog):
@@ -54,3 +59,31 @@ def test_missing_clip_falls_back_to_text_channels(tmp_path, caplog):
 def test_require_visual_makes_missing_clip_an_error(tmp_path):
     with pytest.raises(ClipUnavailable, match="could not be loaded"):
         load_encoders(Settings(clip_model="openai/clip-vit-base-patch32", require_visual=True))
+
+
+def test_keyword_ngrams_tolerate_ocr_errors(encoders):
+    from engine.encoders import SparseTextEncoder, char_ngrams
+
+    assert char_ngrams("The Republic", 4, frozenset({"the"})) == [
+        "#<rep",
+        "#repu",
+        "#epub",
+        "#publ",
+        "#ubli",
+        "#blic",
+        "#lic>",
+    ]
+    docs = ["BANANA EPUBLIC spring sale", "banana bread recipe"]  # OCR lost the R
+    query = "banana republic"
+
+    def scores(encoder):
+        q = encoder.encode_query(query)
+        out = []
+        for d in encoder.encode_documents(docs):
+            weights = dict(zip(d.indices, d.values, strict=True))
+            out.append(sum(w * weights.get(i, 0.0) for i, w in zip(q.indices, q.values, strict=True)))
+        return out
+
+    plain, grams = scores(SparseTextEncoder(ngram=0)), scores(encoders.sparse)
+    assert abs(plain[0] / plain[1] - 1) < 0.1  # word BM25 sees only "banana" in both
+    assert grams[0] > grams[1] * 1.5  # n-grams find most of "republic" in "EPUBLIC"

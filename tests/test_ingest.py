@@ -160,3 +160,24 @@ def test_tesseract_is_limited_to_one_thread_per_process():
     code = "import os, ocr_text; print(os.environ['OMP_THREAD_LIMIT'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_an_encoder_change_reencodes_but_keeps_the_ocr_and_every_path(
+    tmp_path, settings, encoders, sample_dir, truth
+):
+    from engine.encoders import Encoders, SparseTextEncoder
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        shutil.copy(sample_dir / truth[0]["file"], folder / name)
+    plain_bm25 = Encoders(encoders.clip, encoders.dense, SparseTextEncoder(ngram=0))
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        ingest([folder], settings, encoders, store, progress=False)
+        (before,) = [p for _, p in store.scroll()]
+        report = ingest([folder / "a.png"], settings, plain_bm25, store, progress=False)
+        (after,) = [p for _, p in store.scroll()]
+    assert report.ingested == 1 and report.ocr_seconds == 0.0  # re-encoded without OCR
+    assert after["ocr_words"] == before["ocr_words"] and after["ocr_text"] == before["ocr_text"]
+    assert sorted(after["paths"]) == sorted(before["paths"]) and len(after["paths"]) == 2
+    assert after["pipeline"]["models"]["keywords"] != before["pipeline"]["models"]["keywords"]
