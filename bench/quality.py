@@ -44,20 +44,17 @@ def tune(library: Library, sets) -> list[dict]:
     """Grid over RRF k, text/keyword weights and prefetch depth (hybrid mode only)."""
     grid = []
     base = library.settings
-    for rrf_k, text_w, prefetch in itertools.product(
-        [2, 10, 30, 60], [0.5, 1.0, 1.5, 2.0, 3.0], [20, 50, 100]
-    ):
+    for rrf_k, text_w, prefetch in itertools.product([5, 10, 20, 60], [0.5, 1.0, 1.5, 2.0], [30, 100]):
         weights = {"image": 1.0, "text": text_w, "keywords": 1.0}
-        library.settings = base.with_overrides(rrf_k=rrf_k, weights=weights, prefetch_limit=prefetch)
-        library._searcher = None
+        # the searcher reads these per query; its cache keeps the query embeddings between configs
+        library.searcher.settings = base.with_overrides(rrf_k=rrf_k, weights=weights, prefetch_limit=prefetch)
         metrics = run_sets(library, sets, ["hybrid"])
         row = {"rrf_k": rrf_k, "text_weight": text_w, "prefetch": prefetch}
         row |= {f"{s}_{m}": metrics[s]["hybrid"][m] for s in SETS for m in ("mrr@10", "recall@10", "ndcg@10")}
         row["objective"] = round(objective({s: metrics[s]["hybrid"] for s in SETS}), 4)
         grid.append(row)
         print(row, flush=True)
-    library.settings = base
-    library._searcher = None
+    library.searcher.settings = base
     return sorted(grid, key=lambda r: -r["objective"])
 
 

@@ -50,9 +50,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(120_000_000, description="larger images are refused as decompression bombs")
 
     # search
-    rrf_k: int = 60
+    # Fusion defaults tuned on the ads377 dev sets (bench/results/quality.md): a small RRF k trusts
+    # each channel's top ranks; the dense text channel counts 1.5x.
+    rrf_k: int = 5
     prefetch_limit: int = 100
-    weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(CHANNELS, 1.0))
+    weights: dict[str, float] = Field(default_factory=lambda: {"image": 1.0, "text": 1.5, "keywords": 1.0})
 
     # HTTP API (adsearch serve)
     host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes the server to the network")

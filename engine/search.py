@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -124,6 +124,8 @@ class Searcher:
         self.store = store
         meta = store.metadata()
         self.visual = encoders.visual and bool(meta["visual"] if "visual" in meta else store.count("image"))
+        # Text queries repeat (paging, popular queries, evaluation sweeps): embed each once.
+        self._embed_text = lru_cache(maxsize=4096)(self._embed_text_uncached)
 
     def available(self, mode: str) -> list[str]:
         """Channels a mode can use right now (the image channel needs CLIP at ingest and query time)."""
@@ -243,24 +245,27 @@ class Searcher:
         queries = []
         for channel in channels:
             start = time.perf_counter()
-            if channel == "image":
-                clip = self.encoders.clip
-                if image is not None:
-                    vector = clip.encode_images([image.convert("RGB")])[0]
-                else:
-                    vector = clip.encode_texts([text])[0]
-                queries.append(ChannelQuery("image", vector.tolist()))
-            elif channel == "text":
-                queries.append(ChannelQuery("text", self.encoders.dense.encode([text])[0].tolist()))
+            if channel == "image" and image is not None:
+                query = ChannelQuery(
+                    "image", self.encoders.clip.encode_images([image.convert("RGB")])[0].tolist()
+                )
             else:
-                sparse = self.encoders.sparse.encode_query(text)
-                if not sparse.indices:  # only stopwords: nothing for BM25 to match
-                    continue
-                queries.append(ChannelQuery("keywords", sparse))
+                query = self._embed_text(channel, text)
             timings[f"encode_{channel}"] = _ms(start)
+            if query is not None:
+                queries.append(query)
         if not queries:
             raise SearchError("the query has no searchable words for this mode")
         return queries
+
+    def _embed_text_uncached(self, channel: str, text: str) -> ChannelQuery | None:
+        """One channel's vector for a text query; None when BM25 has nothing to match (only stopwords)."""
+        if channel == "image":
+            return ChannelQuery("image", self.encoders.clip.encode_texts([text])[0].tolist())
+        if channel == "text":
+            return ChannelQuery("text", self.encoders.dense.encode([text])[0].tolist())
+        sparse = self.encoders.sparse.encode_query(text)
+        return ChannelQuery("keywords", sparse) if sparse.indices else None
 
 
 def _ms(start: float) -> float:

@@ -100,7 +100,8 @@ def test_metadata_round_trip(store):
 @pytest.mark.parametrize(
     "weights", [{"image": 1.0, "text": 1.0, "keywords": 1.0}, {"image": 0.5, "text": 3.0, "keywords": 1.0}]
 )
-def test_fusion_order_matches_hand_computed_rrf(store, weights):
+@pytest.mark.parametrize("rrf_k", [5, 60])
+def test_fusion_order_matches_hand_computed_rrf(store, weights, rrf_k):
     store.ensure_collection(DIMS)
     store.upsert(random_points(40, seed=3))
     rng = np.random.default_rng(9)
@@ -115,11 +116,11 @@ def test_fusion_order_matches_hand_computed_rrf(store, weights):
         limit=10,
         offset=0,
         prefetch_limit=15,
-        rrf_k=60,
+        rrf_k=rrf_k,
     )
     per_channel = {c: [h.id for h in hits] for c, hits in result.per_channel.items()}
     assert len(per_channel["image"]) == 15 and len(per_channel["text"]) == 15 and per_channel["keywords"]
-    expected = rrf(per_channel, weights, k=60)[:10]
+    expected = rrf(per_channel, weights, k=rrf_k)[:10]
     assert [h.id for h in result.fused] == [pid for pid, _ in expected]
     np.testing.assert_allclose([h.score for h in result.fused], [s for _, s in expected], rtol=1e-4)
     assert result.fused[0].payload["paths"]  # payload comes back with the fused hits
