@@ -1,9 +1,11 @@
-"""OCR accuracy on synthetic ads, where the true text is known: character error rate per step.
+"""OCR accuracy per preprocessing step: on synthetic ads (true text known) and on real ads.
 
 Each row adds one preprocessing step to the one before, so the table shows what each step buys.
-CER = Levenshtein distance / length of the true text (case-insensitive, whitespace folded), with
-the OCR words put in reading order (lines by their vertical position, words left to right).
-Word recall = share of the true words found anywhere in the OCR output.
+Synthetic ads: CER = Levenshtein distance / length of the true text (case-insensitive, whitespace
+folded), with the OCR words put in reading order (lines by vertical position, words left to right);
+word recall = share of the true words found anywhere in the OCR output.
+Real ads (a fixed random sample of ads377, no true text): the number of distinct English words read
+(words of 3+ letters in the MiniLM vocabulary) and the ads where none was read.
 
     .venv/bin/python -m bench.ocr_accuracy [--seeds 7 8]
 """
@@ -14,11 +16,12 @@ import argparse
 import json
 import re
 import time
+from pathlib import Path
 
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
-from bench.common import WORK, write_results
+from bench.common import ADS377, WORK, write_results
 from dataset.synthetic import generate
 from ocr_text import OcrSettings, clean_words, read_text
 from ocr_text.preprocess import prepare_for_ocr, to_greyscale, upscale_small
@@ -61,9 +64,37 @@ STEPS = {
 }
 
 
+def real_ads(sample: int, settings: OcrSettings) -> dict[str, dict]:
+    """Distinct dictionary words read per step on a fixed sample of ads377."""
+    import random
+
+    from engine.config import DEFAULT_TEXT_MODEL
+    from engine.encoders import resolve_text_model
+
+    vocab_file = Path(resolve_text_model(DEFAULT_TEXT_MODEL)) / "vocab.txt"
+    vocab = {w for w in vocab_file.read_text().split() if w.isalpha() and len(w) >= 3}
+    files = sorted((ADS377 / "images").glob("*/*.jpg"))
+    files = random.Random(1).sample(files, min(sample, len(files)))
+    rows = {}
+    for step, run in STEPS.items():
+        start = time.perf_counter()
+        found = [
+            {w.text.lower().strip(".,!?:;'\"") for w in run(Image.open(f).convert("RGB"), settings)} & vocab
+            for f in files
+        ]
+        rows[step] = {
+            "dictionary_words": sum(map(len, found)),
+            "ads_without_words": sum(1 for f in found if not f),
+            "seconds_per_image": round((time.perf_counter() - start) / len(files), 3),
+        }
+        print("real ads:", step, rows[step], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8])
+    parser.add_argument("--real-sample", type=int, default=40, help="ads377 images to read (0: skip)")
     args = parser.parse_args(argv)
     ads = []
     for seed in args.seeds:
@@ -111,7 +142,28 @@ def main(argv: list[str] | None = None) -> None:
             r["seconds_per_image"],
         ]
         md.append(f"| {step} | " + " | ".join(map(str, cells)) + " |")
-    write_results("ocr_accuracy", {"ads": len(ads), "seeds": args.seeds, "steps": rows}, "\n".join(md))
+    real = real_ads(args.real_sample, settings) if args.real_sample and ADS377.exists() else {}
+    if real:
+        md += [
+            "",
+            f"## Real ads: a fixed random sample of {args.real_sample} ads377 images (true text unknown)",
+            "",
+            "| step | distinct English words read | ads with none | s / image |",
+            "|---|---|---|---|",
+        ]
+        for step, r in real.items():
+            md.append(
+                f"| {step} | {r['dictionary_words']} | {r['ads_without_words']} | {r['seconds_per_image']} |"
+            )
+        md += [
+            "",
+            "The synthetic ads are clean renders at 600-900 px with large type: Tesseract reads them well",
+            "as they are, and greyscale costs a little where coloured text has the luminance of its",
+            "background. Real ads are scans and photos with small print: there the upscaling step is what",
+            "finds more text, which is why the pipeline keeps all steps.",
+        ]
+    data = {"ads": len(ads), "seeds": args.seeds, "steps": rows, "real_ads": real}
+    write_results("ocr_accuracy", data, "\n".join(md))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from PIL import Image, ImageOps
 # without making large images slower.
 DEFAULT_MIN_SIDE = 1200
 MAX_UPSCALE = 3.0
+MAX_UPSCALED_PIXELS = 25_000_000  # upscaling a huge banner would make a very slow Tesseract job
+TESSERACT_MAX_SIDE = 32_000  # Tesseract refuses images over 32767 px on a side ("Image too large")
 
 
 def to_greyscale(image: Image.Image) -> Image.Image:
@@ -23,12 +25,18 @@ def to_greyscale(image: Image.Image) -> Image.Image:
 
 
 def upscale_small(image: Image.Image, min_side: int = DEFAULT_MIN_SIDE) -> tuple[Image.Image, float]:
-    """Upscale so the shorter side reaches `min_side` (at most MAX_UPSCALE x). Returns (image, scale)."""
-    short = min(image.size)
-    if short <= 0 or short >= min_side:
+    """Upscale so the shorter side reaches `min_side` (at most MAX_UPSCALE x, within a pixel budget);
+    shrink anything longer than Tesseract accepts. Returns (image, scale applied)."""
+    short, long = min(image.size), max(image.size)
+    if short <= 0:
         return image, 1.0
-    scale = min(min_side / short, MAX_UPSCALE)
-    size = (round(image.width * scale), round(image.height * scale))
+    scale = max(
+        1.0, min(min_side / short, MAX_UPSCALE, (MAX_UPSCALED_PIXELS / (image.width * image.height)) ** 0.5)
+    )
+    scale = min(scale, TESSERACT_MAX_SIDE / long)
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS), scale
 
 

@@ -106,3 +106,18 @@ def test_psm_setting_is_honoured():
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 60)
     ImageDraw.Draw(image).text((20, 60), "HELLO WORLD", font=font, fill="black")
     assert read_text(image, OcrSettings(psm=7)).text == "HELLO WORLD"  # psm 7: a single text line
+
+
+def test_upscale_keeps_long_banners_within_a_pixel_budget():
+    from ocr_text.preprocess import MAX_UPSCALED_PIXELS
+
+    banner, scale = upscale_small(Image.new("L", (30000, 200)), min_side=1200)  # 6 MP, 54 MP at 3x
+    assert 1.0 <= scale < 3.0 and banner.width * banner.height <= MAX_UPSCALED_PIXELS * 1.01
+
+
+def test_images_longer_than_tesseract_accepts_are_shrunk_to_fit():
+    from ocr_text.preprocess import TESSERACT_MAX_SIDE
+
+    for size in [(20000, 100), (40000, 1300)]:
+        fitted, scale = upscale_small(Image.new("L", size))
+        assert max(fitted.size) <= TESSERACT_MAX_SIDE and scale == max(fitted.size) / max(size)
