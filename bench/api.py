@@ -32,6 +32,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_server(port: int, probe_query: str) -> tuple[subprocess.Popen, float]:
+    """Start `adsearch serve` on the ads377 store; return it once it answers, with its startup time."""
+    env = {
+        **os.environ,
+        "ADSEARCH_DB": str(DB),
+        "ADSEARCH_CLIP_MODEL": str(random_vit_b_32()),
+        "HF_HUB_OFFLINE": "1",
+    }
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        while True:
+            try:
+                http.get("/api/search", params={"q": probe_query, "k": 10}).raise_for_status()
+                return server, time.perf_counter() - started
+            except httpx.TransportError:
+                if server.poll() is not None or time.perf_counter() - started > 120:
+                    server.kill()
+                    raise SystemExit("adsearch serve did not start") from None
+                time.sleep(0.1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=200)
@@ -54,23 +79,9 @@ def main(argv: list[str] | None = None) -> None:
             engine_ms.append((time.perf_counter() - start) * 1000)
 
     port = free_port()
-    env = {**os.environ, "ADSEARCH_DB": str(DB), "ADSEARCH_CLIP_MODEL": clip, "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, startup_s = start_server(port, warmup[0])
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            while True:
-                try:
-                    http.get("/api/search", params={"q": warmup[0], "k": 10}).raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if server.poll() is not None or time.perf_counter() - started > 120:
-                        raise SystemExit("adsearch serve did not start") from None
-                    time.sleep(0.1)
-            startup_s = time.perf_counter() - started
             for q in warmup:
                 http.get("/api/search", params={"q": q, "k": 10})
             http_ms = []

@@ -101,6 +101,9 @@ def corpus(tmp_path_factory, sample_dir, truth):
         True,
     )
     (root / "sub dir" / "loop").symlink_to(root)
+    # an unreadable file: root reads any mode bits, so a link to nothing stands in for one
+    (root / "unreadable.jpg").symlink_to(root / "no-such-target.jpg")
+    bad["unreadable.jpg"] = "cannot read"
     return root, good, bad
 
 
