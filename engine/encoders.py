@@ -24,10 +24,9 @@ from engine.config import DEFAULT_TEXT_MODEL, Settings
 from engine.errors import ClipUnavailable
 from engine.images import clip_view
 from engine.store import SparseVec
+from engine.text import BM25_RESOURCES, english_stopwords
 
 log = logging.getLogger(__name__)
-
-BM25_RESOURCES = Path(__file__).parent / "resources" / "bm25"
 
 
 def _normalise(matrix: torch.Tensor) -> np.ndarray:
@@ -189,7 +188,7 @@ class SparseTextEncoder:
             local_files_only=True,
             avg_len=avg_len,
         )
-        self.stopwords = frozenset((BM25_RESOURCES / "english.txt").read_text().split())
+        self.stopwords = english_stopwords()
 
     @property
     def name(self) -> str:

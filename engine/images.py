@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageError
 from ocr_text import OcrResult, OcrSettings, read_text
+from ocr_text.preprocess import flatten
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 PIL_FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF", "MPO"}
@@ -78,12 +79,7 @@ def _walk(root: Path, seen_dirs: set[str]) -> Iterator[Path]:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB copy of any Pillow mode: transparency onto white, 16-bit scaled to 8-bit, CMYK converted."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        image = image.point(lambda value: value * (1 / 256)).convert("L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return image.convert("RGB")
+    return flatten(image).convert("RGB")
 
 
 def decode_image(data: bytes, max_pixels: int = 120_000_000) -> DecodedImage:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -14,6 +14,7 @@ from PIL import Image
 from engine.config import CHANNELS, Settings
 from engine.errors import NotFound, SearchError
 from engine.store import ChannelQuery, Store
+from engine.text import english_stopwords
 from ocr_text import read_text
 
 if TYPE_CHECKING:
@@ -83,17 +84,10 @@ class SearchResponse:
         return asdict(self)
 
 
-@cache
-def _stopwords() -> frozenset[str]:
-    from engine.encoders import BM25_RESOURCES
-
-    return frozenset((BM25_RESOURCES / "english.txt").read_text().split())
-
-
 def query_terms(text: str) -> list[str]:
     """Lowercased word tokens of a query, stopwords left out (for highlighting and snippets)."""
     words = (t.lower() for t in _TOKEN.findall(text or ""))
-    return list(dict.fromkeys(w for w in words if w not in _stopwords()))
+    return list(dict.fromkeys(w for w in words if w not in english_stopwords()))
 
 
 def term_matches(term: str, word: str) -> bool:

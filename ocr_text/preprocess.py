@@ -13,15 +13,19 @@ MAX_UPSCALED_PIXELS = 25_000_000  # upscaling a huge banner would make a very sl
 TESSERACT_MAX_SIDE = 32_000  # Tesseract refuses images over 32767 px on a side ("Image too large")
 
 
-def to_greyscale(image: Image.Image) -> Image.Image:
-    """Return an 8-bit greyscale copy; transparent areas become white, 16-bit is scaled down."""
+def flatten(image: Image.Image) -> Image.Image:
+    """8-bit image without transparency: 16/32-bit integer greys scaled down, transparent areas white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        image = image.point(lambda value: value * (1 / 256)).convert("L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.point(lambda value: value * (1 / 256)).convert("L")
-    return image.convert("L")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return image
+
+
+def to_greyscale(image: Image.Image) -> Image.Image:
+    """Return an 8-bit greyscale copy; transparent areas become white, 16-bit is scaled down."""
+    return flatten(image).convert("L")
 
 
 def upscale_small(image: Image.Image, min_side: int = DEFAULT_MIN_SIDE) -> tuple[Image.Image, float]:
