@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -32,11 +33,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, probe_query: str) -> tuple[subprocess.Popen, float]:
-    """Start `adsearch serve` on the ads377 store; return it once it answers, with its startup time."""
+def start_server(port: int, probe_query: str, db: Path = DB) -> tuple[subprocess.Popen, float]:
+    """Start `adsearch serve` on a store (default ads377); return it once it answers, with its startup time."""
     env = {
         **os.environ,
-        "ADSEARCH_DB": str(DB),
+        "ADSEARCH_DB": str(db),
         "ADSEARCH_CLIP_MODEL": str(random_vit_b_32()),
         "HF_HUB_OFFLINE": "1",
     }

@@ -1,71 +1,281 @@
-"""Hybrid query latency on the ads377 collection built by bench/ingest.py, including query encoding.
+"""Hybrid query latency at 10k and 100k points: Qdrant Edge (ours) vs qdrant-client local mode.
 
-100 queries (the first 100 known-item statements of ads377, i.e. long natural-language queries)
-in hybrid mode with all three channels (CLIP text tower ViT-B/32 with random weights, MiniLM, BM25).
+Collections are the 377 real points of bench/ingest.py's ads377 collection, replicated: copy c of a
+point has its dense vectors moved by Gaussian noise (cosine ~0.9 to the original, renormalised), its
+sparse term weights scaled by U(0.7, 1.3) with 15% of the terms dropped, and its payload copied with
+its own path and sha256 (copy 0 is the original). Every point keeps the real payload, word boxes
+included, so the store does real payload work.
 
-    .venv/bin/python -m bench.query [--queries 100]
+500 mixed queries, all distinct (so the query-embedding cache never answers): 250 long annotator
+statements (ads377 known-item set) and 250 short brand-style queries (1-3 consecutive confidently
+read words of an ad's OCR text). Hybrid mode, all three channels, k=10, including query encoding
+(CLIP ViT-B/32 text tower with random weights, MiniLM, BM25). Measured in one run:
+
+- engine: `Searcher.search` in process on the embedded Qdrant Edge store;
+- the same engine on qdrant-client's local mode (the embedded store seed-style projects use), on the
+  first `--local-queries` of the same queries (it is far slower);
+- HTTP: `GET /api/search` to `adsearch serve` on the Edge store, plus the server's startup time to its
+  first answer and its memory (RSS) after the queries.
+
+    .venv/bin/python -m bench.query [--sizes 10000,100000] [--queries 500] [--local-queries 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 
-from bench.common import known_item_queries, percentiles, write_results
+import httpx
+import numpy as np
+
+from bench.common import WORK, known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
 from engine.config import Settings
 from engine.encoders import load_encoders
 from engine.search import Searcher
-from engine.store import EdgeStore
+from engine.store import ClientStore, EdgeStore, PointData, SparseVec, point_id
+
+_WORD = re.compile(r"^[A-Za-z][A-Za-z'&-]{2,}$")
+
+
+def source_points() -> tuple[list[PointData], dict]:
+    """Every point of the ads377 collection, and its metadata."""
+    with EdgeStore(DB, "ads") as store:
+        return list(store.points()), store.metadata()
+
+
+def _noisy(vector: list[float], rng: np.random.Generator, sigma: float) -> list[float]:
+    v = np.asarray(vector, dtype=np.float32)
+    v = v + rng.normal(scale=sigma / np.sqrt(len(v)), size=len(v)).astype(np.float32)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def replicate(source: list[PointData], n: int, batch: int = 512) -> Iterator[list[PointData]]:
+    """`n` points made from the source points (see the module docstring), in batches."""
+    rng = np.random.default_rng(n)
+    out: list[PointData] = []
+    for i in range(n):
+        copy, index = divmod(i, len(source))
+        pid, vectors, payload = source[index].id, source[index].vectors, source[index].payload
+        if copy:
+            new = {}
+            for name, value in vectors.items():
+                if isinstance(value, SparseVec) and not value.indices:
+                    new[name] = value
+                elif isinstance(value, SparseVec):
+                    keep = rng.random(len(value.indices)) >= 0.15
+                    keep[0] = True
+                    scale = rng.uniform(0.7, 1.3, size=len(value.indices))
+                    new[name] = SparseVec(
+                        [t for t, k in zip(value.indices, keep, strict=True) if k],
+                        [float(w * s) for w, s, k in zip(value.values, scale, keep, strict=True) if k],
+                    )
+                else:
+                    new[name] = _noisy(value, rng, sigma=0.48)  # cosine ~0.9 to the original
+            sha = f"{payload['sha256'][:56]}{copy:08x}"
+            payload = {**payload, "sha256": sha, "paths": [f"{p}#copy{copy}" for p in payload["paths"]]}
+            pid, vectors = point_id(sha), new
+        out.append(PointData(pid, vectors, payload))
+        if len(out) == batch:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def build(store, source, n: int, dims: dict[str, int], metadata: dict) -> dict[str, float]:
+    """Fill a store with `n` replicated points; seconds spent upserting and building indexes."""
+    store.ensure_collection(dims)
+    start = time.perf_counter()
+    for points in replicate(source, n):
+        store.upsert(points)
+    store.flush()
+    upsert_s = time.perf_counter() - start
+    start = time.perf_counter()
+    store.optimize()
+    optimize_s = time.perf_counter() - start
+    store.update_metadata({k: v for k, v in metadata.items() if k != "dims"})
+    return {"upsert_s": round(upsert_s, 1), "optimize_s": round(optimize_s, 1)}
+
+
+def mixed_queries(source: list[PointData], n: int) -> list[str]:
+    """n/2 known-item statements and n/2 short queries cut from confidently read OCR lines, distinct."""
+    rng = np.random.default_rng(7)
+    short: list[str] = []
+    for point in source:
+        lines = defaultdict(list)
+        for w in point.payload.get("ocr_words", []):
+            if w["confidence"] >= 80 and _WORD.match(w["text"]):
+                lines[(w["block"], w["paragraph"], w["line"])].append(w["text"])
+        for words in lines.values():
+            size = int(rng.integers(1, 4))
+            start = int(rng.integers(0, max(1, len(words) - size + 1)))
+            short.append(" ".join(words[start : start + size]))
+    short = list(dict.fromkeys(q for q in short if len(q) >= 4))
+    rng.shuffle(short)
+    long = list(dict.fromkeys(known_item_queries(265)))
+    queries = list(dict.fromkeys(long[: n // 2] + short[: n - n // 2]))
+    rng.shuffle(queries)
+    return queries
+
+
+def time_engine(searcher: Searcher, queries: list[str]) -> tuple[list[float], dict[str, list[float]]]:
+    """Per-query wall milliseconds and per-stage timings of hybrid searches."""
+    total, stages = [], defaultdict(list)
+    for q in queries:
+        start = time.perf_counter()
+        response = searcher.search(q, k=10)
+        total.append((time.perf_counter() - start) * 1000)
+        for stage, ms in response.timings_ms.items():
+            stages[stage].append(ms)
+    return total, stages
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """Resident memory now and at peak (VmRSS, VmHWM) of a process, MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {k: round(int(fields[f].split()[0]) / 1024, 1) for k, f in (("rss", "VmRSS"), ("peak", "VmHWM"))}
+
+
+def time_http(db: Path, queries: list[str], warmup: list[str]) -> dict:
+    from bench.api import free_port, start_server
+
+    port = free_port()
+    server, startup_s = start_server(port, warmup[0], db)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            for q in warmup:
+                http.get("/api/search", params={"q": q, "k": 10})
+            ms = []
+            for q in queries:
+                start = time.perf_counter()
+                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
+                ms.append((time.perf_counter() - start) * 1000)
+        memory = rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"ms": percentiles(ms), "startup_s": round(startup_s, 2), "server_memory_mib": memory}
+
+
+def run_size(n: int, source, meta, encoders, settings, queries, warmup, local_queries: int) -> dict:
+    print(f"--- {n} points", flush=True)
+    db = WORK / f"scale-{n}-db"
+    shutil.rmtree(db, ignore_errors=True)
+    result: dict = {"points": n}
+    with EdgeStore(db, settings.collection) as store:
+        result["edge_build"] = build(store, source, n, meta["dims"], meta)
+        searcher = Searcher(settings, encoders, store)
+        time_engine(searcher, warmup)
+        total, stages = time_engine(searcher, queries)
+    result["edge"] = {
+        "total_ms": percentiles(total),
+        "stages_ms": {s: percentiles(v) for s, v in stages.items()},
+    }
+    print("edge", result["edge"]["total_ms"], flush=True)
+
+    from qdrant_client import QdrantClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ClientStore(QdrantClient(path=tmp), settings.collection)
+        result["local_build"] = build(store, source, n, meta["dims"], meta)
+        searcher = Searcher(settings, encoders, store)
+        subset = queries[:local_queries]
+        time_engine(searcher, warmup[:2])
+        local_total, local_stages = time_engine(searcher, subset)
+        store.close()
+    edge_subset = total[:local_queries]
+    result["local"] = {
+        "queries": len(subset),
+        "total_ms": percentiles(local_total),
+        "qdrant_ms": percentiles(local_stages["qdrant"]),
+    }
+    result["edge_same_subset"] = {
+        "total_ms": percentiles(edge_subset),
+        "qdrant_ms": percentiles(stages["qdrant"][:local_queries]),
+    }
+    result["speedup_vs_local"] = {
+        "total_p50": round(
+            result["local"]["total_ms"]["p50"] / result["edge_same_subset"]["total_ms"]["p50"], 1
+        ),
+        "qdrant_p50": round(
+            result["local"]["qdrant_ms"]["p50"] / result["edge_same_subset"]["qdrant_ms"]["p50"], 1
+        ),
+    }
+    print("local", result["local"]["total_ms"], flush=True)
+    result["http"] = time_http(db, queries, warmup)
+    print("http", result["http"], flush=True)
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--local-queries", type=int, default=50)
     args = parser.parse_args(argv)
     if not DB.exists():
         raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
-    settings = Settings(db=DB, clip_model=str(random_vit_b_32()))
+    source, meta = source_points()
+    settings = Settings(clip_model=str(random_vit_b_32()))
     encoders = load_encoders(settings)
-    # warm-up queries are distinct from the measured ones: the searcher caches query embeddings
-    queries = known_item_queries(args.queries + 5)
-    warmup, queries = queries[-5:], queries[:-5]
-    with EdgeStore(DB, settings.collection) as store:
-        searcher = Searcher(settings, encoders, store)
-        points = store.count()
-        for q in warmup:
-            searcher.search(q, k=10)
-        total, stages = [], defaultdict(list)
-        for q in queries:
-            start = time.perf_counter()
-            response = searcher.search(q, k=10)
-            total.append((time.perf_counter() - start) * 1000)
-            for stage, ms in response.timings_ms.items():
-                stages[stage].append(ms)
+    all_queries = mixed_queries(source, args.queries + 10)
+    warmup, queries = all_queries[-10:], all_queries[:-10]
+    sizes = [run_size(int(n), source, meta, encoders, settings, queries, warmup, args.local_queries)
+             for n in args.sizes.split(",")]  # fmt: skip
     data = {
-        "points": points,
         "queries": len(queries),
-        "mode": "hybrid",
-        "channels": response.channels,
-        "total_ms": percentiles(total),
-        "stages_ms": {stage: percentiles(v) for stage, v in stages.items()},
+        "query_mix": "half known-item statements, half 1-3 word OCR snippets",
+        "mode": "hybrid (image, text, keywords)",
+        "precision": encoders.precision,
+        "sizes": sizes,
     }
-    rows = "\n".join(
-        f"| {stage} | {p['p50']} | {p['p95']} |"
-        for stage, p in [("total", data["total_ms"])] + list(data["stages_ms"].items())
-    )
-    md = f"""# Hybrid query latency on ads377 ({points} points)
+    write_results("query", data, report(data))
 
-{len(queries)} known-item statements as queries, hybrid mode ({", ".join(response.channels)}), k=10,
-embedded Qdrant Edge, one process, after 5 warm-up queries. Total includes query encoding.
 
-| stage | p50 ms | p95 ms |
-|---|---|---|
-{rows}
-"""
-    print(md)
-    write_results("query", data, md)
+def _row(name: str, p: dict) -> str:
+    return f"| {name} | {p['p50']} | {p['p95']} | {p['p99']} |"
+
+
+def report(data: dict) -> str:
+    md = [
+        "# Hybrid query latency at scale: Qdrant Edge vs qdrant-client local mode, engine and HTTP",
+        "",
+        __doc__.split("\n\n")[1].replace("\n", " "),
+        "",
+        f"{data['queries']} queries ({data['query_mix']}), {data['mode']}, k=10, encoders {data['precision']}.",
+    ]
+    for size in data["sizes"]:
+        edge, local, same, http = size["edge"], size["local"], size["edge_same_subset"], size["http"]
+        md += [
+            "",
+            f"## {size['points']:,} points",
+            "",
+            "| path | p50 ms | p95 ms | p99 ms |",
+            "|---|---|---|---|",
+            _row("engine, Qdrant Edge (all queries, incl. encoding)", edge["total_ms"]),
+            *[_row(f"&nbsp;&nbsp;stage {s}", p) for s, p in edge["stages_ms"].items()],
+            _row("HTTP `GET /api/search`, Qdrant Edge (all queries)", http["ms"]),
+            _row(f"engine, Qdrant Edge (first {local['queries']} queries)", same["total_ms"]),
+            _row(f"engine, qdrant-client local mode (same {local['queries']})", local["total_ms"]),
+            _row(f"&nbsp;&nbsp;Qdrant part, Edge (same {local['queries']})", same["qdrant_ms"]),
+            _row(f"&nbsp;&nbsp;Qdrant part, local mode (same {local['queries']})", local["qdrant_ms"]),
+            "",
+            f"Edge vs local mode, same queries, same run: {size['speedup_vs_local']['total_p50']}x faster "
+            f"end to end at p50 ({size['speedup_vs_local']['qdrant_p50']}x on the store part alone).",
+            f"Build: Edge upsert {size['edge_build']['upsert_s']} s + index {size['edge_build']['optimize_s']} s; "
+            f"local mode upsert {size['local_build']['upsert_s']} s.",
+            f"`adsearch serve`: startup to first answer {http['startup_s']} s; memory after the queries "
+            f"{http['server_memory_mib']['rss']} MiB RSS (peak {http['server_memory_mib']['peak']} MiB).",
+        ]
+    return "\n".join(md)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,12 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         "--qdrant-url", help="use a Qdrant server, e.g. http://localhost:6333, instead of --db"
     )
     group.add_argument("--qdrant-api-key", help="API key for --qdrant-url")
+    group.add_argument(
+        "--shard-number", type=int, help="shards of a new collection on a Qdrant server/cluster"
+    )
+    group.add_argument(
+        "--replication-factor", type=int, help="copies of each shard of a new collection on a Qdrant cluster"
+    )
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +57,17 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="fail instead of running text-only when the CLIP weights cannot be loaded",
+    )
+    group.add_argument(
+        "--clip-precision",
+        choices=["int8", "fp32"],
+        help="CLIP weights (default int8: several times faster on CPU than fp32)",
+    )
+    group.add_argument(
+        "--text-precision",
+        choices=["int8", "fp32"],
+        help="dense text model weights (default fp32: int8 measurably lowers quality). Changing either "
+        "precision re-encodes the collection on the next ingest; the OCR is kept",
     )
 
 
@@ -133,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser(
+        "migrate",
+        help="copy a collection to a Qdrant server (or another folder) without re-running OCR",
+        description="Copy every point (all vectors, payload, same ids) and the collection metadata "
+        "from one store to another: an embedded folder to a Qdrant server or cluster when one machine "
+        "is no longer enough, or back. No OCR, no encoding. Interrupted? Rerun: copied points are "
+        "overwritten, the rest added; nothing in the target is deleted.",
+    )
+    p.add_argument("--from", dest="source", required=True, help="embedded store folder, or a Qdrant URL")
+    p.add_argument("--to", dest="target", required=True, help="Qdrant URL (http://host:6333), or a folder")
+    p.add_argument("--collection", help="collection to copy (default ads)")
+    p.add_argument("--to-collection", help="name in the target (default: the same)")
+    p.add_argument("--qdrant-api-key", help="API key for the server")
+    p.add_argument("--shard-number", type=int, help="shards of the new collection on a server/cluster")
+    p.add_argument("--replication-factor", type=int, help="copies of each shard on a cluster")
+    p.add_argument("--batch-size", type=int, default=256, help="points per request (default 256)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
         "stats", help="what the collection holds", description="Collection size, text coverage, models."
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -142,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     fields = [
-        "db", "collection", "qdrant_url", "qdrant_api_key", "clip_model", "text_model",
-        "require_visual", "workers", "batch_size", "host", "port",
+        "db", "collection", "qdrant_url", "qdrant_api_key", "shard_number", "replication_factor",
+        "clip_model", "text_model", "require_visual", "clip_precision", "text_precision", "workers",
+        "batch_size", "host", "port",
     ]  # fmt: skip
     return Settings().with_overrides(**{f: getattr(args, f, None) for f in fields})
 
@@ -284,6 +320,34 @@ def cmd_ocr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_at(location: str, settings: Settings):
+    """The store a --from/--to value names: a Qdrant URL, or an embedded store folder."""
+    from engine.store import open_store
+
+    if location.startswith(("http://", "https://")):
+        return open_store(settings.with_overrides(qdrant_url=location))
+    return open_store(settings.model_copy(update={"qdrant_url": None, "db": Path(location)}))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from engine.migrate import copy_collection
+
+    if args.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if os.path.abspath(args.source) == os.path.abspath(args.target) and not args.to_collection:
+        raise UsageError("--from and --to are the same store")
+    base = _settings(args)
+    with _store_at(args.source, base) as source:
+        target_settings = base.with_overrides(collection=args.to_collection)
+        with _store_at(args.target, target_settings) as target:
+            report = copy_collection(source, target, args.batch_size, progress=not args.no_progress)
+    print(
+        f"copied {report.copied} of {report.source_count} points from {args.source} to {args.target} "
+        f"(collection '{target_settings.collection}' there now holds {report.target_count})"
+    )
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with _library(settings, load_models=False) as library:
@@ -308,6 +372,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "evaluate": cmd_evaluate,
     "ocr": cmd_ocr,
+    "migrate": cmd_migrate,
     "stats": cmd_stats,
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,7 @@ DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 CHANNELS = ("image", "text", "keywords")
+Precision = Literal["int8", "fp32"]
 
 
 class Settings(BaseSettings):
@@ -26,11 +28,26 @@ class Settings(BaseSettings):
     collection: str = "ads"
     qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded store")
     qdrant_api_key: str | None = None
+    shard_number: int | None = Field(
+        None, ge=1, description="shards of a new collection on a Qdrant server/cluster (default: server's)"
+    )
+    replication_factor: int | None = Field(
+        None, ge=1, description="copies of each shard on a Qdrant cluster (default: server's, 1)"
+    )
 
     # models
     clip_model: str = DEFAULT_CLIP_MODEL
     clip_dim: int = Field(512, description="image vector size used when the CLIP weights cannot be loaded")
     require_visual: bool = False
+    # Query encoding is bound by memory bandwidth (every weight read once per short query): smaller
+    # weights are faster. Chosen per model on measured speed and quality (docs/decisions.md).
+    clip_precision: Precision = Field("int8", description="CLIP weights: int8 or fp32")
+    text_precision: Precision = Field("fp32", description="dense text model weights: int8 or fp32")
+    onnx: bool = Field(True, description="run the text towers on ONNX Runtime (exported once, cached)")
+    model_cache: Path = Field(
+        default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adsearch",
+        description="where exported ONNX models are kept",
+    )
     text_model: str = DEFAULT_TEXT_MODEL
     sparse_model: str = DEFAULT_SPARSE_MODEL
     bm25_avg_len: float = Field(40.0, description="average OCR text length in tokens, for BM25 length norm")
@@ -63,6 +80,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 2**20
     max_upload_files: int = 50
     max_query_chars: int = 500
+
+    def onnx_cache(self) -> Path | None:
+        """Folder for exported ONNX towers, or None when the PyTorch path is asked for."""
+        return self.model_cache if self.onnx else None
 
     def ocr_settings(self) -> OcrSettings:
         """The OCR knobs as ocr_text expects them."""

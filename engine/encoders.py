@@ -10,8 +10,10 @@ import logging
 import os
 import re
 import socket
+import warnings
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,6 +40,89 @@ def _features(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
+PRECISIONS = ("int8", "fp32")
+
+
+def with_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """The PyTorch model at a given precision: "fp32" as is, "int8" dynamic quantisation of every
+    Linear layer (int8 weights per output channel; activations quantised per call)."""
+    if precision == "int8":
+        from torch.ao.quantization import per_channel_dynamic_qconfig
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch >= 2.10 points new code to torchao; this API works
+            return torch.ao.quantization.quantize_dynamic(
+                model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+            )
+    if precision != "fp32":
+        raise ValueError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    return model
+
+
+class ClipTextFeatures(torch.nn.Module):
+    """CLIP's text tower as one module: (input_ids, attention_mask) -> projected features."""
+
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return _features(self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
+
+
+class MeanPooled(torch.nn.Module):
+    """A sentence-transformers model as one module: (input_ids, attention_mask) -> mean-pooled tokens."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+class TorchTower:
+    """The PyTorch fallback with the OnnxTower interface."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module.eval()
+
+    @torch.inference_mode()
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        features = self.module(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
+        return features.float().numpy()
+
+
+def text_tower(
+    name: str,
+    model_id: str,
+    torch_module: torch.nn.Module,
+    fresh_module: Callable[[], torch.nn.Module],
+    tokenizer,
+    precision: str,
+    onnx_cache: Path | None,
+):
+    """ONNX Runtime tower (exported once, cached) when `onnx_cache` is set, else or on failure PyTorch."""
+    if onnx_cache is not None:
+        from engine.onnx_towers import cached_tower, model_fingerprint
+
+        sample = dict(tokenizer(["a photo of an ad", "buy now"], padding=True, return_tensors="pt"))
+        try:
+            return cached_tower(
+                name, model_fingerprint(model_id), fresh_module, sample, onnx_cache, precision == "int8"
+            )
+        except Exception as exc:  # noqa: BLE001 (any export/runtime failure: the torch path still works)
+            log.warning("ONNX Runtime unavailable for %s (%s): using PyTorch", name, exc)
+    return TorchTower(with_precision(torch_module, precision))
+
+
+def _normalised(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, dtype=np.float32)
+    return features / np.clip(np.linalg.norm(features, axis=1, keepdims=True), 1e-12, None)
+
+
 @cache
 def _hub_reachable(timeout_s: float = 2.0) -> bool:
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
@@ -60,13 +145,17 @@ def _from_pretrained(loader, model_id: str, **kwargs):
 
 
 class ImageTextEncoder:
-    """CLIP through transformers: images and query texts into one shared, normalised space."""
+    """CLIP through transformers: images and query texts into one shared, normalised space.
 
-    def __init__(self, model_id: str):
+    Images go through the PyTorch vision tower (batched at ingest); texts through the text tower on
+    ONNX Runtime when `onnx_cache` is given (PyTorch otherwise). `precision` applies to both towers.
+    """
+
+    def __init__(self, model_id: str, precision: str = "fp32", onnx_cache: Path | None = None):
         from transformers import AutoProcessor, CLIPModel
 
         try:
-            self.model = _from_pretrained(CLIPModel, model_id).eval()
+            model = _from_pretrained(CLIPModel, model_id).eval()
             self.processor = _from_pretrained(AutoProcessor, model_id)
         except (OSError, ValueError) as exc:
             if not Path(model_id).exists() and not _hub_reachable():
@@ -75,7 +164,17 @@ class ImageTextEncoder:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {reason}") from exc
         self.model_id = model_id
-        self.dim = int(self.model.config.projection_dim)
+        self.dim = int(model.config.projection_dim)
+        self.text_tower = text_tower(
+            "clip-text",
+            model_id,
+            ClipTextFeatures(model),
+            lambda: ClipTextFeatures(_from_pretrained(CLIPModel, model_id, attn_implementation="eager")),
+            self.processor.tokenizer,
+            precision,
+            onnx_cache,
+        )
+        self.model = with_precision(model, precision)
 
     @torch.inference_mode()
     def encode_images(self, images: list[Image.Image]) -> np.ndarray:
@@ -85,19 +184,12 @@ class ImageTextEncoder:
         pixels = self.processor.image_processor(images=[clip_view(i) for i in images], return_tensors="pt")
         return _normalise(_features(self.model.get_image_features(pixel_values=pixels["pixel_values"])))
 
-    @torch.inference_mode()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Query texts -> (n, dim) unit vectors in the image space (truncated to CLIP's 77 tokens)."""
         tokens = self.processor.tokenizer(
-            texts, padding=True, truncation=True, max_length=77, return_tensors="pt"
+            texts, padding=True, truncation=True, max_length=77, return_tensors="np"
         )
-        return _normalise(
-            _features(
-                self.model.get_text_features(
-                    input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-                )
-            )
-        )
+        return _normalised(self.text_tower(tokens["input_ids"], tokens["attention_mask"]))
 
 
 def resolve_text_model(model_id: str) -> str:
@@ -114,20 +206,31 @@ def resolve_text_model(model_id: str) -> str:
 
 
 class DenseTextEncoder:
-    """Sentence embedding (mean pooling + L2 norm, the all-MiniLM-L6-v2 recipe) via transformers."""
+    """Sentence embedding (mean pooling + L2 norm, the all-MiniLM-L6-v2 recipe): transformers model,
+    run on ONNX Runtime when `onnx_cache` is given (PyTorch otherwise)."""
 
     max_tokens = 256
 
-    def __init__(self, model_id: str = DEFAULT_TEXT_MODEL):
+    def __init__(
+        self, model_id: str = DEFAULT_TEXT_MODEL, precision: str = "fp32", onnx_cache: Path | None = None
+    ):
         from transformers import AutoModel, AutoTokenizer
 
         source = resolve_text_model(model_id)
         self.tokenizer = _from_pretrained(AutoTokenizer, source)
-        self.model = _from_pretrained(AutoModel, source).eval()
+        model = _from_pretrained(AutoModel, source).eval()
         self.model_id = model_id
-        self.dim = int(self.model.config.hidden_size)
+        self.dim = int(model.config.hidden_size)
+        self.tower = text_tower(
+            "text",
+            source,
+            MeanPooled(model),
+            lambda: MeanPooled(_from_pretrained(AutoModel, source, attn_implementation="eager")),
+            self.tokenizer,
+            precision,
+            onnx_cache,
+        )
 
-    @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Texts -> (n, dim) unit vectors."""
         out = []
@@ -137,11 +240,9 @@ class DenseTextEncoder:
                 padding=True,
                 truncation=True,
                 max_length=self.max_tokens,
-                return_tensors="pt",
+                return_tensors="np",
             )
-            hidden = self.model(**tokens).last_hidden_state
-            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            out.append(_normalise((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)))
+            out.append(_normalised(self.tower(tokens["input_ids"], tokens["attention_mask"])))
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
 
@@ -231,6 +332,8 @@ class Encoders:
     dense: DenseTextEncoder
     sparse: SparseTextEncoder
     clip_error: str | None = None
+    precision: dict[str, str] = field(default_factory=lambda: {"image": "fp32", "text": "fp32"})
+    runtime: str = "torch"  # of the text towers: "onnxruntime" or "torch"
 
     @property
     def visual(self) -> bool:
@@ -249,7 +352,7 @@ def load_encoders(settings: Settings) -> Encoders:
     """Load all encoders; CLIP failing is reported in one log line unless `require_visual` is set."""
     clip, clip_error = None, None
     try:
-        clip = ImageTextEncoder(settings.clip_model)
+        clip = ImageTextEncoder(settings.clip_model, settings.clip_precision, settings.onnx_cache())
     except ClipUnavailable as exc:
         if settings.require_visual:
             raise
@@ -261,7 +364,9 @@ def load_encoders(settings: Settings) -> Encoders:
         )
     return Encoders(
         clip=clip,
-        dense=DenseTextEncoder(settings.text_model),
+        dense=DenseTextEncoder(settings.text_model, settings.text_precision, settings.onnx_cache()),
         sparse=SparseTextEncoder(settings.sparse_model, settings.bm25_avg_len, settings.keyword_ngram),
         clip_error=clip_error,
+        precision={"image": settings.clip_precision, "text": settings.text_precision},
+        runtime="onnxruntime" if settings.onnx else "torch",
     )

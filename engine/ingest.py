@@ -59,8 +59,17 @@ def pipeline_info(settings: Settings, encoders: Encoders) -> dict:
     """What produced a point; its `signature` changes whenever re-processing would change the point."""
     models = encoders.models()
     ocr = settings.ocr_settings().signature()
-    digest = hashlib.sha1(repr((ocr, sorted(models.items()))).encode()).hexdigest()[:12]
-    return {"signature": digest, "ocr": ocr, "tesseract": tesseract_version(), "models": models}
+    precision = encoders.precision
+    what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime)
+    digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
+    return {
+        "signature": digest,
+        "ocr": ocr,
+        "tesseract": tesseract_version(),
+        "models": models,
+        "precision": precision,
+        "runtime": encoders.runtime,
+    }
 
 
 def collection_dims(settings: Settings, encoders: Encoders, store: Store) -> dict[str, int]:

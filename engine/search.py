@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -120,6 +121,7 @@ class Searcher:
         self.visual = encoders.visual and bool(meta["visual"] if "visual" in meta else store.count("image"))
         # Text queries repeat (paging, popular queries, evaluation sweeps): embed each once.
         self._embed_text = lru_cache(maxsize=4096)(self._embed_text_uncached)
+        self._encoder_pool = ThreadPoolExecutor(max_workers=len(CHANNELS), thread_name_prefix="encode")
 
     def available(self, mode: str) -> list[str]:
         """Channels a mode can use right now (the image channel needs CLIP at ingest and query time)."""
@@ -236,8 +238,10 @@ class Searcher:
     def _embed(
         self, channels: list[str], text: str, image: Image.Image | None, timings: dict[str, float]
     ) -> list[ChannelQuery]:
-        queries = []
-        for channel in channels:
+        """One vector per channel. The model channels run concurrently (ONNX Runtime and torch release
+        the GIL), so a hybrid query costs about its slowest encoder, not the sum."""
+
+        def embed(channel: str) -> ChannelQuery | None:
             start = time.perf_counter()
             if channel == "image" and image is not None:
                 query = ChannelQuery(
@@ -246,8 +250,15 @@ class Searcher:
             else:
                 query = self._embed_text(channel, text)
             timings[f"encode_{channel}"] = _ms(start)
-            if query is not None:
-                queries.append(query)
+            return query
+
+        start = time.perf_counter()
+        if len(channels) > 1:
+            queries = list(self._encoder_pool.map(embed, channels))
+        else:
+            queries = [embed(c) for c in channels]
+        timings["encode"] = _ms(start)
+        queries = [q for q in queries if q is not None]
         if not queries:
             raise SearchError("the query has no searchable words for this mode")
         return queries

@@ -121,8 +121,18 @@ class Store(ABC):
         """Number of points, or of points that carry the named vector."""
 
     @abstractmethod
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
+        """Every record (with .id, .payload, .vector), fetched `batch` at a time."""
+
     def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         """Every (id, payload), the payload cut to `fields` when given."""
+        for record in self._scroll(batch, fields, with_vector=False):
+            yield str(record.id), dict(record.payload or {})
+
+    def points(self, batch: int = 256) -> Iterator[PointData]:
+        """Every point whole (vectors and payload), `batch` at a time: for copying a collection."""
+        for record in self._scroll(batch, None, with_vector=True):
+            yield PointData(str(record.id), _plain_vectors(record.vector), dict(record.payload or {}))
 
     @abstractmethod
     def search(
@@ -247,17 +257,18 @@ class EdgeStore(Store):
         flt = qe.Filter(must=[qe.HasVectorCondition(with_vector)]) if with_vector else None
         return self.shard.count(qe.CountRequest(exact=True, filter=flt))
 
-    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if self.shard is None:
             return
         selector = self.qe.PayloadSelector.Include(fields) if fields else True
         offset = None
         while True:
             records, offset = self.shard.scroll(
-                self.qe.ScrollRequest(offset=offset, limit=batch, with_payload=selector, with_vector=False)
+                self.qe.ScrollRequest(
+                    offset=offset, limit=batch, with_payload=selector, with_vector=with_vector
+                )
             )
-            for r in records:
-                yield str(r.id), dict(r.payload or {})
+            yield from records
             if offset is None:
                 return
 
@@ -376,6 +387,11 @@ class ClientStore(Store):
         self.shard_number = shard_number
         self.replication_factor = replication_factor
 
+    @classmethod
+    def from_settings(cls, client, settings: Settings) -> ClientStore:
+        """The store for `settings.collection`, created with the settings' sharding when new."""
+        return cls(client, settings.collection, settings.shard_number, settings.replication_factor)
+
     def _exists(self) -> bool:
         return self.client.collection_exists(self.collection)
 
@@ -439,16 +455,19 @@ class ClientStore(Store):
         flt = m.Filter(must=[m.HasVectorCondition(has_vector=with_vector)]) if with_vector else None
         return self.client.count(self.collection, count_filter=flt, exact=True).count
 
-    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if not self._exists():
             return
         offset = None
         while True:
             records, offset = self.client.scroll(
-                self.collection, limit=batch, offset=offset, with_payload=fields or True, with_vectors=False
+                self.collection,
+                limit=batch,
+                offset=offset,
+                with_payload=fields or True,
+                with_vectors=with_vector,
             )
-            for r in records:
-                yield str(r.id), dict(r.payload or {})
+            yield from records
             if offset is None:
                 return
 
@@ -507,5 +526,5 @@ def open_store(settings: Settings) -> Store:
             client.get_collections()
         except Exception as exc:  # noqa: BLE001 (any connection failure gets the same clear message)
             raise StoreError(f"cannot reach Qdrant at {settings.qdrant_url}: {exc}") from exc
-        return ClientStore(client, settings.collection)
+        return ClientStore.from_settings(client, settings)
     return EdgeStore(settings.db, settings.collection)

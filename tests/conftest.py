@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # a test must never reach for a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# ONNX exports go to a fresh folder each session, so the export path itself is exercised every run
+os.environ["ADSEARCH_MODEL_CACHE"] = tempfile.mkdtemp(prefix="adsearch-test-models-")
 
 from dataset.synthetic import generate  # noqa: E402
 from engine.config import Settings  # noqa: E402

@@ -87,3 +87,78 @@ def test_keyword_ngrams_tolerate_ocr_errors(encoders):
     plain, grams = scores(SparseTextEncoder(ngram=0)), scores(encoders.sparse)
     assert abs(plain[0] / plain[1] - 1) < 0.1  # word BM25 sees only "banana" in both
     assert grams[0] > grams[1] * 1.5  # n-grams find most of "republic" in "EPUBLIC"
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+TEXTS = ["Audi A7 Sportback", "I should buy this car because it is safe", "cheap burger deal " * 30]
+
+
+def test_onnx_text_towers_give_the_torch_vectors(tiny_clip_dir, tmp_path):
+    from engine.encoders import DenseTextEncoder
+    from engine.onnx_towers import OnnxTower
+
+    torch_clip = ImageTextEncoder(str(tiny_clip_dir))
+    onnx_clip = ImageTextEncoder(str(tiny_clip_dir), onnx_cache=tmp_path)
+    torch_dense, onnx_dense = DenseTextEncoder(), DenseTextEncoder(onnx_cache=tmp_path)
+    assert isinstance(onnx_clip.text_tower, OnnxTower) and isinstance(onnx_dense.tower, OnnxTower)
+    assert not isinstance(torch_clip.text_tower, OnnxTower)
+    # batch of mixed lengths (padding) and one at a time agree with PyTorch fp32
+    assert _cosines(onnx_clip.encode_texts(TEXTS), torch_clip.encode_texts(TEXTS)).min() > 0.9999
+    assert _cosines(onnx_dense.encode(TEXTS), torch_dense.encode(TEXTS)).min() > 0.9999
+    single = np.concatenate([onnx_dense.encode([t]) for t in TEXTS])
+    np.testing.assert_allclose(single, onnx_dense.encode(TEXTS), atol=1e-5)
+
+
+def test_onnx_export_is_cached_and_keyed_by_precision(tiny_clip_dir, tmp_path, monkeypatch):
+    import engine.onnx_towers as towers
+
+    fp32 = ImageTextEncoder(str(tiny_clip_dir), onnx_cache=tmp_path).text_tower.path
+    int8 = ImageTextEncoder(str(tiny_clip_dir), "int8", onnx_cache=tmp_path).text_tower.path
+    assert fp32 != int8 and fp32.exists() and int8.exists()
+    import onnx
+
+    def ops(path):
+        return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+    assert "DynamicQuantizeLinear" in ops(int8) and "DynamicQuantizeLinear" not in ops(fp32)
+    assert int8.stat().st_size < fp32.stat().st_size
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although cached")
+
+    monkeypatch.setattr(towers, "export", no_export)
+    again = ImageTextEncoder(str(tiny_clip_dir), "int8", onnx_cache=tmp_path)
+    assert again.text_tower.path == int8
+    assert not list(tmp_path.glob("onnx/*/.export-*"))  # no leftovers of the exports
+
+
+def test_int8_vectors_stay_close_to_fp32(tiny_clip_dir, tmp_path):
+    from engine.encoders import DenseTextEncoder
+
+    fp32, int8 = DenseTextEncoder(), DenseTextEncoder(precision="int8")
+    onnx_int8 = DenseTextEncoder(precision="int8", onnx_cache=tmp_path)
+    reference = fp32.encode(TEXTS)
+    for encoder in (int8, onnx_int8):
+        cos = _cosines(encoder.encode(TEXTS), reference)
+        assert cos.min() > 0.9 and cos.max() < 0.99999  # close, but really quantised
+    clip32, clip8 = ImageTextEncoder(str(tiny_clip_dir)), ImageTextEncoder(str(tiny_clip_dir), "int8")
+    image = Image.new("RGB", (300, 200), (10, 200, 30))
+    assert _cosines(clip8.encode_images([image]), clip32.encode_images([image]))[0] > 0.9
+
+
+def test_onnx_failure_falls_back_to_torch(tmp_path, monkeypatch, caplog):
+    import engine.onnx_towers as towers
+    from engine.encoders import DenseTextEncoder, TorchTower
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(towers, "export", broken)
+    encoder = DenseTextEncoder(onnx_cache=tmp_path)
+    assert isinstance(encoder.tower, TorchTower)
+    assert any("exporter exploded" in r.getMessage() for r in caplog.records)
+    a, b = encoder.encode(["cheap burger deal", "a hamburger at a low price"])
+    assert a @ b > 0.3

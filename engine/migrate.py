@@ -1,0 +1,49 @@
+"""Copy a collection between stores (embedded folder <-> Qdrant server) without re-running OCR or
+encoding: points are copied whole (every named vector and the payload, same ids), then metadata.
+
+Safe to interrupt and rerun: ids are content hashes, so a rerun overwrites what was copied and adds
+the rest; nothing is deleted in the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.errors import StoreError
+from engine.store import Store
+
+
+@dataclass
+class MigrateReport:
+    copied: int
+    source_count: int
+    target_count: int
+
+
+def copy_collection(source: Store, target: Store, batch: int = 256, progress: bool = True) -> MigrateReport:
+    """Copy every point and the collection metadata of `source` into `target`."""
+    from tqdm import tqdm
+
+    dims = source.dims()
+    if dims is None:
+        raise StoreError(f"nothing to migrate: the source collection '{source.collection}' does not exist")
+    total = source.count()
+    target.ensure_collection(dims)
+    copied = 0
+    with tqdm(total=total, unit="pt", disable=not progress, dynamic_ncols=True) as bar:
+        chunk = []
+        for point in source.points(batch):
+            chunk.append(point)
+            if len(chunk) == batch:
+                target.upsert(chunk)
+                copied += len(chunk)
+                bar.update(len(chunk))
+                chunk = []
+        target.upsert(chunk)
+        copied += len(chunk)
+        bar.update(len(chunk))
+    # metadata last: a target that says which models built it holds every point
+    target.update_metadata({k: v for k, v in source.metadata().items() if k != "dims"})
+    target.flush()
+    target.optimize()
+    return MigrateReport(copied, total, target.count())

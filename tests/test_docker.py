@@ -1,0 +1,105 @@
+"""docker/: Docker cannot run on these machines, so the files are checked statically against the code
+they configure: every ADSEARCH_* variable is a real setting, the commands parse, the cluster wiring
+is complete, the image runs as a non-root user."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.cli import build_parser
+from engine.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
+
+
+def _instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def _env(service: str) -> dict[str, str]:
+    return {k: str(v) for k, v in COMPOSE["services"][service].get("environment", {}).items()}
+
+
+def test_dockerfile_is_slim_non_root_and_serves_the_api():
+    steps = _instructions()
+    kinds = [k for k, _ in steps]
+    assert steps[0][0] == "FROM" and "slim" in steps[0][1]
+    user = [v for k, v in steps if k == "USER"]
+    assert user and user[-1] not in ("root", "0")
+    assert kinds.index("USER") > max(
+        i for i, k in enumerate(kinds) if k == "RUN"
+    )  # nothing runs as root after
+    assert "tesseract-ocr" in DOCKERFILE and "download.pytorch.org/whl/cpu" in DOCKERFILE
+    for _, args in (s for s in steps if s[0] == "COPY"):
+        for source in shlex.split(args)[:-1]:
+            assert (ROOT / source).exists(), f"COPY source {source} is missing"
+    env = dict((part.split("=", 1)) for k, v in steps if k == "ENV" for part in shlex.split(v) if "=" in part)
+    settings_env = {k for k in env if k.startswith("ADSEARCH_")}
+    assert settings_env and all(
+        k.removeprefix("ADSEARCH_").lower() in Settings.model_fields for k in settings_env
+    )
+    expose = next(v for k, v in steps if k == "EXPOSE")
+    assert int(expose) == int(env["ADSEARCH_PORT"])
+    entry = [v for k, v in steps if k == "ENTRYPOINT"][0]
+    cmd = [v for k, v in steps if k == "CMD"][0]
+    assert yaml.safe_load(entry) == ["adsearch"]
+    build_parser().parse_args(yaml.safe_load(cmd))  # a real adsearch command
+    health = next(v for k, v in steps if k == "HEALTHCHECK")
+    assert "/health" in health
+
+
+def test_dockerignore_keeps_data_and_venv_out_of_the_image():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".git", "adsearch-data", "bench"} <= set(ignored)
+
+
+@pytest.mark.parametrize("service", ["api", "api-cluster"])
+def test_compose_api_settings_are_real_settings(service):
+    env = _env(service)
+    for key in env:
+        assert key.startswith("ADSEARCH_")
+        assert key.removeprefix("ADSEARCH_").lower() in Settings.model_fields, key
+    assert env["ADSEARCH_HOST"] == "0.0.0.0"
+    host = env["ADSEARCH_QDRANT_URL"].split("//")[1].split(":")[0]
+    assert host in COMPOSE["services"] and host in COMPOSE["services"][service]["depends_on"]
+    ports = COMPOSE["services"][service]["ports"]
+    assert all(p.startswith("127.0.0.1:") for p in ports)  # not exposed beyond the host by default
+
+
+def test_cluster_profile_has_three_bootstrapped_nodes_and_sharding():
+    services = COMPOSE["services"]
+    nodes = [n for n, s in services.items() if "cluster" in s.get("profiles", []) and n.startswith("qdrant")]
+    assert len(nodes) == 3
+    for name in nodes:
+        node = services[name]
+        assert node["environment"]["QDRANT__CLUSTER__ENABLED"] == "true"
+        command = node["command"]
+        assert command[command.index("--uri") + 1] == f"http://{name}:6335"
+        if name != nodes[0]:
+            assert command[command.index("--bootstrap") + 1] == f"http://{nodes[0]}:6335"
+    env = _env("api-cluster")
+    shards = re.fullmatch(r"\$\{ADSEARCH_SHARD_NUMBER:-(\d+)\}", env["ADSEARCH_SHARD_NUMBER"])
+    replicas = re.fullmatch(r"\$\{ADSEARCH_REPLICATION_FACTOR:-(\d+)\}", env["ADSEARCH_REPLICATION_FACTOR"])
+    assert shards and replicas and 1 < int(replicas.group(1)) <= len(nodes)
+    settings = Settings(shard_number=shards.group(1), replication_factor=replicas.group(1))
+    assert (settings.shard_number, settings.replication_factor) == (3, 2)
+    assert {s for s in services if "single" in services[s].get("profiles", [])} == {"qdrant", "api"}
+
+
+def test_qdrant_server_version_matches_the_client():
+    from importlib.metadata import version
+
+    image = COMPOSE["services"]["qdrant"]["image"]
+    server = re.search(r"v(\d+)\.(\d+)\.\d+", image)
+    client = version("qdrant-client").split(".")
+    assert server and server.group(1) == client[0]
+    assert abs(int(server.group(2)) - int(client[1])) <= 1  # qdrant-client's supported skew
