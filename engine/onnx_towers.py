@@ -1,10 +1,11 @@
-"""Text towers (CLIP's text encoder, MiniLM) on ONNX Runtime: the fast path for text encoding on CPU.
+"""Model towers (CLIP's image and text encoders, MiniLM) on ONNX Runtime: the fast path on CPU.
 
 Each tower is exported once from its transformers model (eager attention, dynamic batch and length),
 int8-quantised per channel by onnxruntime when asked, and cached under the model cache; later loads
 take well under a second. Query encoding of a short text reads every weight once, so it is bound by
 memory bandwidth and per-operator overhead: ONNX Runtime's fused graph and int8 weights cut the CLIP
-text tower from ~45 ms (PyTorch fp32) to ~10 ms here (bench/results/perf.md).
+text tower from ~45 ms (PyTorch fp32) to ~10 ms here, and the CLIP image tower at ingest from 155 to
+~43 ms per image on one core (bench/results/perf.md, docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import torch
 
 log = logging.getLogger(__name__)
 
-EXPORT_RECIPE = "2"  # bump when the export changes: cached files from older recipes are not reused
-INPUTS = ("input_ids", "attention_mask")
+EXPORT_RECIPE = "3"  # bump when the export changes: cached files from older recipes are not reused
 
 
 class OnnxTower:
-    """One exported text tower: (input_ids, attention_mask) -> features, one thread per call.
+    """One exported tower: named inputs (token ids and mask, or pixels) -> features, one thread per call.
 
     One intra-op thread: concurrent queries and the OCR workers already keep the cores busy, and for
     a single short query two threads measured slower here than one.
@@ -44,8 +44,8 @@ class OnnxTower:
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}
+    def __call__(self, **inputs: np.ndarray) -> np.ndarray:
+        feeds = {k: v.astype(np.int64 if v.dtype.kind in "iu" else np.float32) for k, v in inputs.items()}
         return self.session.run(None, feeds)[0]
 
 
@@ -67,7 +67,7 @@ def cached_tower(
     int8: bool,
 ) -> OnnxTower:
     """The tower from the cache, exported first if missing. `make_module` builds the torch module
-    (forward(input_ids, attention_mask) -> features) only when an export is needed."""
+    (forward(**sample) -> features) only when an export is needed."""
     import onnxruntime
 
     key = f"{EXPORT_RECIPE}|{fingerprint}|int8={int8}|torch={torch.__version__}|ort={onnxruntime.__version__}"
@@ -80,7 +80,8 @@ def cached_tower(
 
 
 def export(module: torch.nn.Module, sample: dict[str, torch.Tensor], path: Path, int8: bool) -> None:
-    """Export `module` to `path` (atomically: a crash leaves no half-written model behind)."""
+    """Export `module` to `path` (atomically: a crash leaves no half-written model behind). Every
+    input's first axis is the batch; the second axis of token inputs is their length."""
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=path.parent, prefix=".export-"))
     try:
@@ -89,11 +90,14 @@ def export(module: torch.nn.Module, sample: dict[str, torch.Tensor], path: Path,
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 module.eval(),
-                tuple(sample[name] for name in INPUTS),
+                tuple(sample.values()),
                 str(fp32),
-                input_names=list(INPUTS),
+                input_names=list(sample),
                 output_names=["features"],
-                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in INPUTS},
+                dynamic_axes={
+                    name: {0: "batch", 1: "tokens"} if value.dim() == 2 else {0: "batch"}
+                    for name, value in sample.items()
+                },
                 opset_version=17,
                 dynamo=False,
             )
