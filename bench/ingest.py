@@ -6,7 +6,7 @@
 (b) pipeline: `adsearch ingest` (OCR workers, batched int8 encoding overlapped in the main process,
     embedded Qdrant Edge store);
 (c) naive: one image at a time in one process: open, OCR, encode each channel, upsert one point
-    (what a seed-style script does), on the first `--naive-images` images.
+    (what a seed-style script does; same encoders), on every image unless `--naive-images N`.
 
 CLIP is the full ViT-B/32 architecture with random weights (speed does not depend on the weights;
 real ones cannot be downloaded here). Memory: peak RSS of the pipeline's main process and of its
@@ -14,7 +14,7 @@ largest OCR worker, on 1x and 10x copies of a small sample (`--memory-images`; c
 appended bytes, so each is OCRed). The (b) collection (bench/.work/ads377-db) is reused by
 bench/query.py.
 
-    .venv/bin/python -m bench.ingest [--images DIR] [--workers N] [--naive-images 100]
+    .venv/bin/python -m bench.ingest [--images DIR] [--workers N] [--naive-images N]
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def naive(files: list[Path], settings: Settings) -> float:
     return seconds
 
 
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def memory_child(folder: str, db: str, workers: int) -> None:
     """Run in a child process: ingest `folder`, print peak RSS of this process and of its workers."""
     settings = Settings(db=Path(db), clip_model=str(random_vit_b_32()), workers=workers)
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", default=str(ADS377 / "images"))
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    parser.add_argument("--naive-images", type=int, default=100)
+    parser.add_argument("--naive-images", type=int, default=0, help="0 = all (default)")
     parser.add_argument("--memory-images", type=int, default=30)
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -156,17 +161,22 @@ def main(argv: list[str] | None = None) -> None:
 
     print("(a) OCR step alone ...", flush=True)
     limit_s = limit(files, settings)
+    limit_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
     print("(a') plain Tesseract alone ...", flush=True)
     plain_s = limit(files, settings, plain=True)
+    limit_children_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
     print("(b) pipeline ...", flush=True)
     shutil.rmtree(DB, ignore_errors=True)
     encoders = load_encoders(settings)
+    main_cpu = _cpu_seconds(resource.RUSAGE_SELF)
     with EdgeStore(DB, settings.collection) as store:
         report = ingest([args.images], settings, encoders, store, progress=False)
         with_text = store.count("text")
+    main_cpu = _cpu_seconds(resource.RUSAGE_SELF) - main_cpu
+    worker_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - limit_children_cpu
     print(report.summary(), flush=True)
     print("(c) naive ...", flush=True)
-    naive_files = files[: args.naive_images]
+    naive_files = files[: args.naive_images or None]
     naive_s = naive(naive_files, settings)
     print("memory ...", flush=True)
     mem = memory(files[: args.memory_images], args.workers)
@@ -196,6 +206,11 @@ def main(argv: list[str] | None = None) -> None:
             "ocr_all_workers": round(report.ocr_seconds, 1),
             "encode": round(report.encode_seconds, 1),
             "upsert": round(report.upsert_seconds, 1),
+        },
+        "cpu_s": {
+            "limit_workers": round(limit_cpu, 1),
+            "pipeline_workers": round(worker_cpu, 1),
+            "pipeline_main_process": round(main_cpu, 1),
         },
         "busy_share_of_wall": {
             "ocr_per_worker": round(report.ocr_seconds / args.workers / wall, 3),
@@ -233,8 +248,11 @@ Where the pipeline's time goes (busy time, share of its wall time):
 | stage | busy s | share of wall |
 |---|---|---|
 | OCR (sum over {data["workers"]} workers) | {busy["ocr_all_workers"]} | {share["ocr_per_worker"]:.0%} per worker |
-| encoding (CLIP image, MiniLM, BM25; main process, batches of 16) | {busy["encode"]} | {share["encode"]:.0%} |
+| encoding (CLIP image, MiniLM, BM25; main process, ONNX Runtime, 1 thread) | {busy["encode"]} | {share["encode"]:.0%} |
 | upsert | {busy["upsert"]} | {share["upsert"]:.0%} |
+
+CPU time (user + system): the limit's workers {data["cpu_s"]["limit_workers"]} s; the pipeline's workers
+{data["cpu_s"]["pipeline_workers"]} s and its main process (triage, encoding, upserts) {data["cpu_s"]["pipeline_main_process"]} s.
 
 Images with OCR text / without: {data["with_text"]} / {data["no_text"]}; failed: {data["failed"]}.
 

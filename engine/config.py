@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     ocr_psm: int = 11
     ocr_min_confidence: float = 50.0
     ocr_min_side: int = 1200
+    ocr_retry_below_words: int = Field(
+        0, description="images with fewer words than this get 2 more OCR passes (binarised, inverted)"
+    )
 
     # ingest
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
@@ -92,6 +95,7 @@ class Settings(BaseSettings):
             psm=self.ocr_psm,
             min_confidence=self.ocr_min_confidence,
             min_side=self.ocr_min_side,
+            retry_below_words=self.ocr_retry_below_words,
         )
 
     def with_overrides(self, **overrides) -> Settings:

@@ -162,49 +162,56 @@ class ImageTextEncoder:
     Both towers run on ONNX Runtime when `onnx_cache` is given (PyTorch otherwise), at `precision`.
     """
 
+    image_batch = 4  # ONNX Runtime on one thread: 42 ms/image in fours, 47 in sixteens (measured)
+
     def __init__(self, model_id: str, precision: str = "fp32", onnx_cache: Path | None = None):
-        from transformers import AutoProcessor, CLIPModel
+        from transformers import AutoConfig, AutoProcessor, CLIPModel
+
+        @cache
+        def clip(for_export: bool = False):  # the torch model, loaded only when a tower needs it
+            attention = "eager" if for_export else "sdpa"
+            return _from_pretrained(CLIPModel, model_id, attn_implementation=attention).eval()
 
         try:
-            model = _from_pretrained(CLIPModel, model_id).eval()
+            config = _from_pretrained(AutoConfig, model_id)
             self.processor = _from_pretrained(AutoProcessor, model_id)
-        except (OSError, ValueError) as exc:
+            self.dim = int(config.projection_dim)
+            side = int(config.vision_config.image_size)
+            tokens = self.processor.tokenizer(
+                ["a photo of an ad", "buy now"], padding=True, return_tensors="pt"
+            )
+            self.text_tower = build_tower(
+                "clip-text",
+                model_id,
+                lambda for_export: ClipTextFeatures(clip(for_export)),
+                {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]},
+                precision,
+                onnx_cache,
+            )
+            self.image_tower = build_tower(
+                "clip-image",
+                model_id,
+                lambda for_export: ClipImageFeatures(clip(for_export)),
+                {"pixel_values": torch.zeros(2, 3, side, side)},
+                precision,
+                onnx_cache,
+            )
+        except (OSError, ValueError, AttributeError) as exc:
             if not Path(model_id).exists() and not _hub_reachable():
                 reason = "no local folder of that name, no cached copy, and the model hub cannot be reached"
             else:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {reason}") from exc
         self.model_id = model_id
-        self.dim = int(model.config.projection_dim)
-        side = int(model.config.vision_config.image_size)
-
-        def clip(for_export: bool):
-            return _from_pretrained(CLIPModel, model_id, attn_implementation="eager") if for_export else model
-
-        tokens = self.processor.tokenizer(["a photo of an ad", "buy now"], padding=True, return_tensors="pt")
-        self.text_tower = build_tower(
-            "clip-text",
-            model_id,
-            lambda for_export: ClipTextFeatures(clip(for_export)),
-            {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]},
-            precision,
-            onnx_cache,
-        )
-        self.image_tower = build_tower(
-            "clip-image",
-            model_id,
-            lambda for_export: ClipImageFeatures(clip(for_export)),
-            {"pixel_values": torch.zeros(2, 3, side, side)},
-            precision,
-            onnx_cache,
-        )
 
     def encode_images(self, images: list[Image.Image]) -> np.ndarray:
         """Images (any size, RGB) -> (n, dim) unit vectors."""
-        if not images:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        pixels = self.processor.image_processor(images=[clip_view(i) for i in images], return_tensors="np")
-        return _normalised(self.image_tower(pixel_values=pixels["pixel_values"]))
+        out = [np.zeros((0, self.dim), dtype=np.float32)]
+        for start in range(0, len(images), self.image_batch):
+            views = [clip_view(i) for i in images[start : start + self.image_batch]]
+            pixels = self.processor.image_processor(images=views, return_tensors="np")
+            out.append(_normalised(self.image_tower(pixel_values=pixels["pixel_values"])))
+        return np.concatenate(out)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Query texts -> (n, dim) unit vectors in the image space (truncated to CLIP's 77 tokens)."""

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -124,15 +124,9 @@ class Ingestor:
         self.report.found = len(files)
         bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
         self._bar = bar
-        chunk = max(64, self.settings.batch_size * 4)
         with self._pool() as pool:
             self._executor = pool
-            for begin in range(0, len(files), chunk):
-                todo = self._triage(files[begin : begin + chunk])
-                self._process(todo)
-                bar.set_postfix(
-                    ok=self.report.ingested, skip=self.report.unchanged, fail=len(self.report.failed)
-                )
+            self._process(self._pending(files))
         bar.close()
         self.store.flush()
         self.store.optimize()
@@ -151,6 +145,16 @@ class Ingestor:
         self.report.failed.append((str(path), reason))
         self.on_error(str(path), reason)
         self._bar.update(1)
+
+    def _pending(self, files: list[Path]) -> Iterator[_Pending]:
+        """Files still to process, triaged a chunk at a time as the OCR queue asks for more: no
+        barrier between chunks, so the workers never wait for a chunk to finish."""
+        chunk = max(64, self.settings.batch_size * 4)
+        for begin in range(0, len(files), chunk):
+            yield from self._triage(files[begin : begin + chunk])
+            self._bar.set_postfix(
+                ok=self.report.ingested, skip=self.report.unchanged, fail=len(self.report.failed)
+            )
 
     def _triage(self, files: list[Path]) -> list[_Pending]:
         """Hash files; skip those stored with this pipeline (adding new paths); return the rest."""
@@ -203,15 +207,22 @@ class Ingestor:
         if pid in stored:  # already written in an earlier batch of this run
             self.store.set_payload(pid, {"paths": sorted(set(stored[pid].get("paths", [])) | set(known))})
 
-    def _process(self, todo: list[_Pending]) -> None:
+    def _process(self, todo: Iterator[_Pending]) -> None:
         """OCR in workers with a bounded window, encoding + upserting each finished batch."""
         window = max(2, self.settings.workers * 2 + self.settings.batch_size)
-        queue = list(reversed(todo))
+        retry: list[_Pending] = []  # in flight when a worker crashed: submitted again
         running: dict[Future, _Pending] = {}
         done: list[tuple[_Pending, AnalysedImage]] = []
-        while queue or running:
-            while queue and len(running) < window:
-                item = queue.pop()
+        exhausted = False
+        while True:
+            while len(running) < window:
+                if retry:
+                    item = retry.pop()
+                else:
+                    item = None if exhausted else next(todo, None)
+                    exhausted = item is None
+                if item is None:
+                    break
                 try:
                     data = item.path.read_bytes()
                 except OSError as exc:
@@ -225,6 +236,8 @@ class Ingestor:
                     item.known_ocr,
                 )
                 running[future] = item
+            if not running:
+                break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 item = running.pop(future)
@@ -235,20 +248,22 @@ class Ingestor:
                     continue
                 except BrokenProcessPool:
                     self._fail(item.path, "the OCR worker crashed on this file")
-                    self._restart_pool(running, queue)
+                    self._restart_pool(running, retry)
                     break
                 except Exception as exc:  # noqa: BLE001 (one bad file must not stop the run)
                     self._fail(item.path, f"{type(exc).__name__}: {exc}")
                     continue
                 self.report.ocr_seconds += analysed.ocr_seconds
                 done.append((item, analysed))
-            if len(done) >= self.settings.batch_size or (not queue and not running and done):
+            if len(done) >= self.settings.batch_size:
                 self._write(done)
                 done = []
+        if done:
+            self._write(done)
 
-    def _restart_pool(self, running: dict[Future, _Pending], queue: list[_Pending]) -> None:
+    def _restart_pool(self, running: dict[Future, _Pending], retry: list[_Pending]) -> None:
         """A worker died (out of memory, a crash in a native library): requeue the others, new pool."""
-        queue.extend(running.values())
+        retry.extend(running.values())
         running.clear()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._executor = self._pool()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image, ImageOps
 
 # Tesseract reads best when capitals are ~30 px tall; most ads are scanned at 500-1000 px wide,
@@ -54,3 +55,26 @@ def prepare_for_ocr(image: Image.Image, min_side: int = DEFAULT_MIN_SIDE) -> tup
     grey = to_greyscale(image)
     grey, scale = upscale_small(grey, min_side)
     return stretch_contrast(grey), scale
+
+
+def otsu_threshold(grey: Image.Image) -> int:
+    """The grey level that best splits the histogram into two classes (Otsu's method)."""
+    hist = np.asarray(grey.histogram()[:256], dtype=np.float64)
+    levels = np.arange(256)
+    weight = np.cumsum(hist)
+    total = weight[-1]
+    if total == 0:
+        return 127
+    mass = np.cumsum(hist * levels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_low = mass / weight
+        mean_high = (mass[-1] - mass) / (total - weight)
+        between = weight * (total - weight) * (mean_low - mean_high) ** 2
+    return int(np.nanargmax(between[:-1]))
+
+
+def binarise(grey: Image.Image, invert: bool = False) -> Image.Image:
+    """Black text on white after Otsu thresholding; `invert` for light text on dark areas."""
+    threshold = otsu_threshold(grey)
+    dark, light = (255, 0) if invert else (0, 255)
+    return grey.point(lambda v: light if v > threshold else dark, "L")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 
 from PIL import Image
 
 from ocr_text.clean import clean_words, words_to_text
-from ocr_text.preprocess import DEFAULT_MIN_SIDE, prepare_for_ocr
+from ocr_text.preprocess import DEFAULT_MIN_SIDE, binarise, prepare_for_ocr
 
 # Tesseract's OpenMP threads oversubscribe the cores when several OCR workers run at once:
 # one thread per process is faster in total. Callers may still override it in the environment.
@@ -34,10 +34,17 @@ class OcrSettings:
     min_confidence: float = 50.0
     min_side: int = DEFAULT_MIN_SIDE
     timeout_s: float = 120.0
+    # Images where the first pass keeps fewer words than this get two more passes (Otsu-binarised,
+    # and inverted for light-on-dark text), merged word by word by confidence. 0 = one pass only.
+    retry_below_words: int = 0
 
     def signature(self) -> str:
         """Short text that changes whenever a setting changes the OCR output."""
-        return f"{PIPELINE_VERSION}:{self.lang}:psm{self.psm}:conf{self.min_confidence:g}:side{self.min_side}"
+        retry = f":retry{self.retry_below_words}" if self.retry_below_words else ""
+        return (
+            f"{PIPELINE_VERSION}:{self.lang}:psm{self.psm}:conf{self.min_confidence:g}:side{self.min_side}"
+            + retry
+        )
 
 
 @dataclass(frozen=True)
@@ -123,10 +130,53 @@ def run_tesseract(image: Image.Image, settings: OcrSettings) -> dict[str, list]:
     )
 
 
+def _overlap(a: OcrWord, b: OcrWord) -> float:
+    """Intersection over the smaller box: 1 when one word's box lies inside the other's."""
+    width = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    height = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    if width <= 0 or height <= 0:
+        return 0.0
+    return width * height / min(a.width * a.height, b.width * b.height)
+
+
+def merge_passes(passes: list[list[OcrWord]]) -> list[OcrWord]:
+    """Words of several OCR passes over one image: where boxes overlap, the most confident reading
+    wins; words only one pass saw are kept. Lines are then rebuilt from the boxes (passes number
+    their lines differently): a word joins the line its vertical centre falls in."""
+    merged: list[OcrWord] = []
+    for words in passes:
+        for word in words:
+            rivals = [m for m in merged if _overlap(m, word) > 0.5]
+            if not rivals:
+                merged.append(word)
+            elif word.confidence > max(r.confidence for r in rivals):
+                merged = [m for m in merged if m not in rivals] + [word]
+    lines: list[list[OcrWord]] = []
+    for word in sorted(merged, key=lambda w: w.top):
+        centre = word.top + word.height / 2
+        line = lines[-1] if lines else None
+        if line and min(w.top for w in line) <= centre <= max(w.top + w.height for w in line):
+            line.append(word)
+        else:
+            lines.append([word])
+    return [
+        replace(word, block=0, paragraph=0, line=number)
+        for number, line in enumerate(lines, 1)
+        for word in sorted(line, key=lambda w: w.left)
+    ]
+
+
 def read_text(image: Image.Image, settings: OcrSettings | None = None) -> OcrResult:
     """Preprocess, run Tesseract, parse and clean: the whole OCR step for one image."""
     settings = settings or OcrSettings()
     prepared, scale = prepare_for_ocr(image, settings.min_side)
     all_words = parse_tesseract_data(run_tesseract(prepared, settings), scale)
     kept = clean_words(all_words, settings.min_confidence)
+    if len(kept) < settings.retry_below_words:
+        passes = [all_words] + [
+            parse_tesseract_data(run_tesseract(binarise(prepared, invert), settings), scale)
+            for invert in (False, True)
+        ]
+        all_words = merge_passes(passes)
+        kept = clean_words(all_words, settings.min_confidence)
     return OcrResult(text=words_to_text(kept), raw_text=words_to_text(all_words), words=kept)

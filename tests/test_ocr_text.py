@@ -121,3 +121,51 @@ def test_images_longer_than_tesseract_accepts_are_shrunk_to_fit():
     for size in [(20000, 100), (40000, 1300)]:
         fitted, scale = upscale_small(Image.new("L", size))
         assert max(fitted.size) <= TESSERACT_MAX_SIDE and scale == max(fitted.size) / max(size)
+
+
+def test_otsu_splits_a_two_tone_image_and_binarise_can_invert():
+    from ocr_text.preprocess import binarise, otsu_threshold
+
+    grey = Image.new("L", (100, 100), 200)
+    grey.paste(60, (0, 0, 30, 100))  # a dark band: levels 60 and 200
+    assert 60 <= otsu_threshold(grey) < 200
+    assert set(binarise(grey).getdata()) == {0, 255} and binarise(grey).getpixel((5, 5)) == 0
+    assert binarise(grey, invert=True).getpixel((5, 5)) == 255  # dark band becomes the light side
+
+
+def test_merge_passes_keeps_the_most_confident_reading_and_every_word():
+    from ocr_text.tesseract import merge_passes
+
+    first = [
+        OcrWord("BURGFR", 55.0, 10, 10, 100, 30, 1, 1, 1),
+        OcrWord("deal", 90.0, 130, 10, 60, 30, 1, 1, 1),
+    ]
+    second = [
+        OcrWord("BURGER", 92.0, 12, 11, 98, 29, 1, 1, 1),
+        OcrWord("$3.99", 80.0, 10, 60, 80, 30, 1, 1, 1),
+    ]
+    merged = merge_passes([first, second])
+    assert sorted(w.text for w in merged) == ["$3.99", "BURGER", "deal"]
+    assert words_to_text(merged).splitlines() == ["BURGER deal", "$3.99"]  # lines rebuilt from the boxes
+
+
+def test_retry_passes_run_only_below_the_word_threshold():
+    image = Image.new("RGB", (900, 300), (20, 20, 60))  # light text on a dark panel, dark text on white
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 50)
+    draw.text((20, 30), "NIGHT SALE", font=font, fill=(235, 235, 235))
+    draw.rectangle((0, 160, 900, 300), fill="white")
+    draw.text((20, 190), "Open late", font=font, fill="black")
+    once = read_text(image, OcrSettings())
+    retried = read_text(image, OcrSettings(retry_below_words=50))
+    assert read_text(image, OcrSettings(retry_below_words=1)).words == once.words  # enough words: no retry
+    for word in once.words:  # merging never loses a region the first pass read
+        assert any(
+            w.left <= word.left + word.width
+            and word.left <= w.left + w.width
+            and w.top <= word.top + word.height
+            and word.top <= w.top + w.height
+            for w in retried.words
+        )
+    assert {"NIGHT", "SALE", "Open", "late"} <= set(retried.text.split())
+    assert OcrSettings(retry_below_words=5).signature() != OcrSettings().signature()
