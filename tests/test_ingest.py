@@ -181,3 +181,40 @@ def test_an_encoder_change_reencodes_but_keeps_the_ocr_and_every_path(
     assert after["ocr_words"] == before["ocr_words"] and after["ocr_text"] == before["ocr_text"]
     assert sorted(after["paths"]) == sorted(before["paths"]) and len(after["paths"]) == 2
     assert after["pipeline"]["models"]["keywords"] != before["pipeline"]["models"]["keywords"]
+
+
+def test_a_killed_ocr_worker_fails_only_its_files_and_the_run_goes_on(
+    tmp_path, settings, encoders, sample_dir, ingested
+):
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    from engine.ingest import Ingestor
+
+    killed = []
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        ingestor = Ingestor(settings.with_overrides(batch_size=2), encoders, store, progress=False)
+
+        def kill_a_worker_mid_run():
+            deadline = time.monotonic() + 120
+            while ingestor.report.ingested < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            workers = multiprocessing.active_children()
+            if workers and ingestor.report.ingested < ingested[0].count():
+                os.kill(workers[0].pid, signal.SIGKILL)  # like the OOM killer or a native crash
+                killed.append(workers[0].pid)
+
+        killer = threading.Thread(target=kill_a_worker_mid_run)
+        killer.start()
+        report = ingestor.run([sample_dir / "images"])
+        killer.join()
+        assert killed, "the run ended before a worker could be killed"
+        assert report.failed and all("worker crashed" in reason for _, reason in report.failed)
+        assert len(report.failed) == 1  # one file is reported, the others in flight were requeued
+        assert report.ingested + len(report.failed) + report.new_paths == report.found
+        rerun = ingest([sample_dir / "images"], settings, encoders, store, progress=False)
+        assert rerun.ingested == len(report.failed) and not rerun.failed
+        assert store.count() == ingested[0].count()
