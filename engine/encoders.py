@@ -162,7 +162,10 @@ class ImageTextEncoder:
     Both towers run on ONNX Runtime when `onnx_cache` is given (PyTorch otherwise), at `precision`.
     """
 
-    image_batch = 4  # ONNX Runtime on one thread: 42 ms/image in fours, 47 in sixteens (measured)
+    # One image per call: int8 dynamic quantisation scales activations per call, so an image's vector
+    # would otherwise depend on its batch mates (and a rerun would not reproduce it). ~50 ms/image on
+    # one thread with ONNX Runtime int8; in fours 42 ms.
+    image_batch = 1
 
     def __init__(self, model_id: str, precision: str = "fp32", onnx_cache: Path | None = None):
         from transformers import AutoConfig, AutoProcessor, CLIPModel

@@ -122,7 +122,15 @@ def test_server_backend_returns_the_same_results_as_embedded(
     queries = [readable(truth)[0]["brand"], readable(truth)[3]["headline"], "cheap food deal", "safe car"]
     for query in queries:
         for mode in ("hybrid", "visual", "text", "keyword"):
-            embedded_ids = [h.id for h in searcher.search(query, mode=mode, k=8).hits]
-            server_ids = [h.id for h in server.search(query, mode=mode, k=8).hits]
-            assert server_ids == embedded_ids, (query, mode)
+            embedded = searcher.search(query, mode=mode, k=8).hits
+            served = server.search(query, mode=mode, k=8).hits
+            scores = [h.score for h in embedded]
+            assert [h.score for h in served] == pytest.approx(scores, rel=1e-4), (query, mode)
+            # ids may swap only within a tie (RRF gives rank 3 in one channel and rank 3 in another
+            # equal scores); a tie at the cut-off may keep different members
+            for mine, theirs in zip(embedded, served, strict=True):
+                if mine.id != theirs.id:
+                    tied = [h.id for h in embedded if h.score == pytest.approx(mine.score, rel=1e-4)]
+                    at_cut = mine.score == pytest.approx(scores[-1], rel=1e-4)
+                    assert theirs.id in tied or at_cut, (query, mode)
     client_store.close()
