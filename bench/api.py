@@ -58,6 +58,33 @@ def start_server(port: int, probe_query: str, db: Path = DB) -> tuple[subprocess
                 time.sleep(0.1)
 
 
+def rss_mib(pid: int) -> dict[str, float]:
+    """Resident memory now and at peak (VmRSS, VmHWM) of a process, MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {k: round(int(fields[f].split()[0]) / 1024, 1) for k, f in (("rss", "VmRSS"), ("peak", "VmHWM"))}
+
+
+def time_http(queries: list[str], warmup: list[str], db: Path = DB) -> dict:
+    """`adsearch serve` on `db`: startup to first answer, then each query's HTTP time and the RSS after."""
+    port = free_port()
+    server, startup_s = start_server(port, warmup[0], db)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            for q in warmup:
+                http.get("/api/search", params={"q": q, "k": 10})
+            ms = []
+            for q in queries:
+                start = time.perf_counter()
+                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
+                ms.append((time.perf_counter() - start) * 1000)
+        memory = rss_mib(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"ms": percentiles(ms), "startup_s": round(startup_s, 2), "server_memory_mib": memory}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=200)
@@ -79,22 +106,10 @@ def main(argv: list[str] | None = None) -> None:
             library.search(q, k=10)
             engine_ms.append((time.perf_counter() - start) * 1000)
 
-    port = free_port()
-    server, startup_s = start_server(port, warmup[0])
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for q in warmup:
-                http.get("/api/search", params={"q": q, "k": 10})
-            http_ms = []
-            for q in queries:
-                start = time.perf_counter()
-                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
-                http_ms.append((time.perf_counter() - start) * 1000)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    http = time_http(queries, warmup)
+    startup_s = http["startup_s"]
 
-    engine, over_http = percentiles(engine_ms), percentiles(http_ms)
+    engine, over_http = percentiles(engine_ms), http["ms"]
     data = {
         "points": points,
         "queries": len(queries),

@@ -29,11 +29,10 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import numpy as np
 
+from bench.api import time_http
 from bench.common import WORK, known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
 from engine.config import Settings
@@ -137,34 +136,6 @@ def time_engine(searcher: Searcher, queries: list[str]) -> tuple[list[float], di
     return total, stages
 
 
-def rss_mib(pid: int) -> dict[str, float]:
-    """Resident memory now and at peak (VmRSS, VmHWM) of a process, MiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {k: round(int(fields[f].split()[0]) / 1024, 1) for k, f in (("rss", "VmRSS"), ("peak", "VmHWM"))}
-
-
-def time_http(db: Path, queries: list[str], warmup: list[str]) -> dict:
-    from bench.api import free_port, start_server
-
-    port = free_port()
-    server, startup_s = start_server(port, warmup[0], db)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            for q in warmup:
-                http.get("/api/search", params={"q": q, "k": 10})
-            ms = []
-            for q in queries:
-                start = time.perf_counter()
-                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
-                ms.append((time.perf_counter() - start) * 1000)
-        memory = rss_mib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    return {"ms": percentiles(ms), "startup_s": round(startup_s, 2), "server_memory_mib": memory}
-
-
 def run_size(n: int, source, meta, encoders, settings, queries, warmup, local_queries: int) -> dict:
     print(f"--- {n} points", flush=True)
     db = WORK / f"scale-{n}-db"
@@ -210,7 +181,7 @@ def run_size(n: int, source, meta, encoders, settings, queries, warmup, local_qu
         ),
     }
     print("local", result["local"]["total_ms"], flush=True)
-    result["http"] = time_http(db, queries, warmup)
+    result["http"] = time_http(queries, warmup, db)
     print("http", result["http"], flush=True)
     return result
 
