@@ -24,6 +24,7 @@ EPILOG = """examples:
   adsearch stats                                 # what the collection holds
   adsearch serve                                 # web UI + JSON API on http://127.0.0.1:8000
   adsearch evaluate --queries q.tsv --qrels q.qrels   # MRR, Recall, nDCG, MAP per mode
+  adsearch migrate --from adsearch-data --to http://qdrant:6333   # embedded -> server, no re-OCR
 
 Every option can also be set in the environment as ADSEARCH_<OPTION> (e.g. ADSEARCH_DB=/data/ads)."""
 

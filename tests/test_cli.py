@@ -34,7 +34,7 @@ def cli_db(tmp_path_factory, sample_dir, truth, tiny_clip_dir):
 def test_help_explains_the_commands():
     result = adsearch("--help")
     assert result.returncode == 0
-    for command in ("ingest", "search", "serve", "ocr", "stats", "ADSEARCH_"):
+    for command in ("ingest", "search", "serve", "ocr", "stats", "migrate", "evaluate", "ADSEARCH_"):
         assert command in result.stdout
     search_help = adsearch("search", "--help").stdout
     assert "--mode" in search_help and "--weights" in search_help and "--image" in search_help
