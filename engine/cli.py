@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from engine.config import Settings
+from engine.config import PRECISIONS, Settings
 from engine.errors import AdsearchError, UsageError
 
 log = logging.getLogger("adsearch")
@@ -36,7 +36,12 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--qdrant-url", help="use a Qdrant server, e.g. http://localhost:6333, instead of --db"
     )
-    group.add_argument("--qdrant-api-key", help="API key for --qdrant-url")
+    _server_options(group)
+
+
+def _server_options(group) -> None:
+    """Options for a Qdrant server: its key, and the layout of a collection created there."""
+    group.add_argument("--qdrant-api-key", help="API key for the Qdrant server")
     group.add_argument(
         "--shard-number", type=int, help="shards of a new collection on a Qdrant server/cluster"
     )
@@ -61,12 +66,12 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--clip-precision",
-        choices=["int8", "fp32"],
+        choices=PRECISIONS,
         help="CLIP weights (default int8: several times faster on CPU than fp32)",
     )
     group.add_argument(
         "--text-precision",
-        choices=["int8", "fp32"],
+        choices=PRECISIONS,
         help="dense text model weights (default fp32: int8 measurably lowers quality). Changing either "
         "precision re-encodes the collection on the next ingest; the OCR is kept",
     )
@@ -162,9 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="target", required=True, help="Qdrant URL (http://host:6333), or a folder")
     p.add_argument("--collection", help="collection to copy (default ads)")
     p.add_argument("--to-collection", help="name in the target (default: the same)")
-    p.add_argument("--qdrant-api-key", help="API key for the server")
-    p.add_argument("--shard-number", type=int, help="shards of the new collection on a server/cluster")
-    p.add_argument("--replication-factor", type=int, help="copies of each shard on a cluster")
+    _server_options(p)
     p.add_argument("--batch-size", type=int, default=256, help="points per request (default 256)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +16,7 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 CHANNELS = ("image", "text", "keywords")
 Precision = Literal["int8", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class Settings(BaseSettings):
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     # weights are faster. Chosen per model on measured speed and quality (docs/decisions.md).
     clip_precision: Precision = Field("int8", description="CLIP weights: int8 or fp32")
     text_precision: Precision = Field("fp32", description="dense text model weights: int8 or fp32")
-    onnx: bool = Field(True, description="run the text towers on ONNX Runtime (exported once, cached)")
+    onnx: bool = Field(True, description="run the model towers on ONNX Runtime (exported once, cached)")
     model_cache: Path = Field(
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adsearch",
         description="where exported ONNX models are kept",

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.config import DEFAULT_TEXT_MODEL, Settings
+from engine.config import DEFAULT_TEXT_MODEL, PRECISIONS, Settings
 from engine.errors import ClipUnavailable
 from engine.images import clip_view
 from engine.store import SparseVec
@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 def _features(output) -> torch.Tensor:
     """transformers 5 returns a model output whose pooler_output holds the projected features."""
     return output if isinstance(output, torch.Tensor) else output.pooler_output
-
-
-PRECISIONS = ("int8", "fp32")
 
 
 def with_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
@@ -374,7 +371,7 @@ class Encoders:
     sparse: SparseTextEncoder
     clip_error: str | None = None
     precision: dict[str, str] = field(default_factory=lambda: {"image": "fp32", "text": "fp32"})
-    runtime: str = "torch"  # of the text towers: "onnxruntime" or "torch"
+    runtime: str = "torch"  # of the model towers: "onnxruntime" or "torch"
 
     @property
     def visual(self) -> bool:

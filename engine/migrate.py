@@ -8,6 +8,7 @@ the rest; nothing is deleted in the target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 
 from engine.errors import StoreError
 from engine.store import Store
@@ -30,18 +31,12 @@ def copy_collection(source: Store, target: Store, batch: int = 256, progress: bo
     total = source.count()
     target.ensure_collection(dims)
     copied = 0
+    points = source.points(batch)
     with tqdm(total=total, unit="pt", disable=not progress, dynamic_ncols=True) as bar:
-        chunk = []
-        for point in source.points(batch):
-            chunk.append(point)
-            if len(chunk) == batch:
-                target.upsert(chunk)
-                copied += len(chunk)
-                bar.update(len(chunk))
-                chunk = []
-        target.upsert(chunk)
-        copied += len(chunk)
-        bar.update(len(chunk))
+        while chunk := list(islice(points, batch)):
+            target.upsert(chunk)
+            copied += len(chunk)
+            bar.update(len(chunk))
     # metadata last: a target that says which models built it holds every point
     target.update_metadata({k: v for k, v in source.metadata().items() if k != "dims"})
     target.flush()
