@@ -33,6 +33,33 @@ def objective(results: dict) -> float:
     return (results["known_item"]["mrr@10"] + results["topic"]["ndcg@10"]) / 2
 
 
+def targets(results: dict, no_text: int) -> list[dict]:
+    """Issue #4's quality targets against the measured figures."""
+    known, topic = results["known_item"], results["topic"]
+
+    def best_single(rows, metric):
+        return max(rows[m][metric] for m in ("text", "keyword", "visual") if m in rows)
+
+    checks = [
+        ("known-item hybrid MRR@10 >= 0.40", known["hybrid"]["mrr@10"], 0.40),
+        ("known-item hybrid Recall@10 >= 0.55", known["hybrid"]["recall@10"], 0.55),
+        ("topic hybrid nDCG@10 >= 0.60", topic["hybrid"]["ndcg@10"], 0.60),
+        (
+            "known-item hybrid MRR@10 >= best single channel",
+            known["hybrid"]["mrr@10"],
+            best_single(known, "mrr@10"),
+        ),
+        (
+            "topic hybrid nDCG@10 >= best single channel",
+            topic["hybrid"]["ndcg@10"],
+            best_single(topic, "ndcg@10"),
+        ),
+    ]
+    rows = [{"target": t, "measured": round(v, 3), "met": v >= goal} for t, v, goal in checks]
+    rows.append({"target": "ads with no OCR text <= 60 of 377", "measured": no_text, "met": no_text <= 60})
+    return rows
+
+
 def run_sets(library: Library, sets, modes) -> dict[str, dict[str, dict[str, float]]]:
     out = {}
     for name, (queries, qrels) in sets.items():
@@ -44,7 +71,7 @@ def tune(library: Library, sets) -> list[dict]:
     """Grid over RRF k, text/keyword weights and prefetch depth (hybrid mode only)."""
     grid = []
     base = library.settings
-    for rrf_k, text_w, prefetch in itertools.product([5, 10, 20, 60], [0.5, 1.0, 1.5, 2.0], [30, 100]):
+    for rrf_k, text_w, prefetch in itertools.product([3, 5, 8, 10, 20, 60], [1.0, 2.0, 3.0, 4.0], [30, 100]):
         weights = {"image": 1.0, "text": text_w, "keywords": 1.0}
         # the searcher reads these per query; its cache keeps the query embeddings between configs
         library.searcher.settings = base.with_overrides(rrf_k=rrf_k, weights=weights, prefetch_limit=prefetch)
@@ -91,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             "clip": args.clip_model or "none (text channels only)",
         },
         "tuning_top": grid[:10],
+        "targets": targets(results, no_text),
     }
     md = [
         "# Retrieval quality on ads377 (377 real ads)",
@@ -101,6 +129,12 @@ def main(argv: list[str] | None = None) -> None:
         "Metrics: ir-measures, every query counted.",
         "",
         f"Ads with no OCR text: **{no_text} of {images}**.",
+        "",
+        "## Targets (issue #4, text channels)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        *(f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |" for t in data["targets"]),
     ]
     for name in SETS:
         md += ["", f"## {name} ({results[name]['hybrid']['queries']} queries)", ""]
@@ -118,6 +152,19 @@ def main(argv: list[str] | None = None) -> None:
         cols = list(grid[0])
         md += ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
         md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in grid[:10]]
+        md += [
+            "",
+            "Choice: known-item MRR@10 hardly moves across the grid (0.42-0.43 for RRF k 3-20 and any text",
+            "weight), so topic nDCG@10 decides, and it rises with the dense text channel's weight up to 3.",
+            "The defaults are k = 5, text weight 3, prefetch 100: within 0.001 of the top cell (k = 3), on a",
+            "plateau (weight 4 and k = 3 score the same), prefetch 30 and 100 tie. Qdrant's weighted RRF",
+            "divides the rank by the weight: score = sum over channels of 1 / (k - 1 + rank / w).",
+            "",
+            "The topic target (nDCG@10 >= 0.60) is not met with the text channels: every cell of the grid,",
+            "and every idea in docs/decisions.md (list queries split into items, line-level vectors, hubness",
+            "correction, ...), stays at 0.55-0.59. The misses are ads whose text never names their category",
+            "(media and arts, shopping, clothing): what the image channel is for, which needs real CLIP weights.",
+        ]
     write_results("quality", data, "\n".join(md))
     print("\n".join(md))
 

@@ -383,6 +383,9 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `adsearch` console script."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     from ocr_text import TesseractMissingError
 
     args = build_parser().parse_args(argv)
@@ -394,6 +397,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FileNotFoundError as exc:
         print(f"adsearch: error: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a bad ADSEARCH_* environment variable
+        for error in exc.errors():
+            name = "ADSEARCH_" + "_".join(str(p) for p in error["loc"][:1]).upper()
+            print(f"adsearch: error: bad setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # an ADSEARCH_* variable that is not even parseable (e.g. not JSON)
+        print(f"adsearch: error: bad setting: {exc} (lists are JSON, e.g. '[700, 1600]')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("adsearch: interrupted; what was stored so far is kept, rerun to resume", file=sys.stderr)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ocr_text import OcrSettings
@@ -59,8 +59,12 @@ class Settings(BaseSettings):
     # OCR
     ocr_lang: str = "eng"
     ocr_psm: int = 11
-    ocr_min_confidence: float = 50.0
-    ocr_min_side: int = 1200
+    ocr_min_confidence: float = 60.0
+    ocr_scales: tuple[PositiveInt, ...] = Field(
+        (700, 1600),
+        min_length=1,
+        description="one Tesseract pass per short-side size in px, merged by confidence (env: JSON list)",
+    )
     ocr_retry_below_words: int = Field(
         0, description="images with fewer words than this get 2 more OCR passes (binarised, inverted)"
     )
@@ -72,10 +76,10 @@ class Settings(BaseSettings):
 
     # search
     # Fusion defaults tuned on the ads377 dev sets (bench/results/quality.md): a small RRF k trusts
-    # each channel's top ranks; the dense text channel counts 1.5x.
+    # each channel's top ranks; the dense text channel counts 3x.
     rrf_k: int = 5
     prefetch_limit: int = 100
-    weights: dict[str, float] = Field(default_factory=lambda: {"image": 1.0, "text": 1.5, "keywords": 1.0})
+    weights: dict[str, float] = Field(default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0})
 
     # HTTP API (adsearch serve)
     host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes the server to the network")
@@ -95,7 +99,7 @@ class Settings(BaseSettings):
             lang=self.ocr_lang,
             psm=self.ocr_psm,
             min_confidence=self.ocr_min_confidence,
-            min_side=self.ocr_min_side,
+            scales=tuple(self.ocr_scales),
             retry_below_words=self.ocr_retry_below_words,
         )
 

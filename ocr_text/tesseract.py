@@ -10,7 +10,7 @@ from functools import cache
 from PIL import Image
 
 from ocr_text.clean import clean_words, words_to_text
-from ocr_text.preprocess import DEFAULT_MIN_SIDE, binarise, prepare_for_ocr
+from ocr_text.preprocess import DEFAULT_SCALES, binarise, prepare_for_ocr, to_greyscale
 
 # Tesseract's OpenMP threads oversubscribe the cores when several OCR workers run at once:
 # one thread per process is faster in total. Callers may still override it in the environment.
@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import pytesseract  # noqa: E402  (must see OMP_THREAD_LIMIT)
 
-PIPELINE_VERSION = "ocr-1"
+PIPELINE_VERSION = "ocr-2"
 
 
 class TesseractMissingError(RuntimeError):
@@ -31,18 +31,20 @@ class OcrSettings:
 
     lang: str = "eng"
     psm: int = 11
-    min_confidence: float = 50.0
-    min_side: int = DEFAULT_MIN_SIDE
+    min_confidence: float = 60.0
+    # One Tesseract pass per short-side size; the passes are merged word by word by confidence.
+    scales: tuple[int, ...] = DEFAULT_SCALES
     timeout_s: float = 120.0
-    # Images where the first pass keeps fewer words than this get two more passes (Otsu-binarised,
-    # and inverted for light-on-dark text), merged word by word by confidence. 0 = one pass only.
+    # Images where the passes keep fewer words than this get two more (Otsu-binarised, and inverted
+    # for light-on-dark text, at the first scale), merged likewise. 0 = never.
     retry_below_words: int = 0
 
     def signature(self) -> str:
         """Short text that changes whenever a setting changes the OCR output."""
         retry = f":retry{self.retry_below_words}" if self.retry_below_words else ""
         return (
-            f"{PIPELINE_VERSION}:{self.lang}:psm{self.psm}:conf{self.min_confidence:g}:side{self.min_side}"
+            f"{PIPELINE_VERSION}:{self.lang}:psm{self.psm}:conf{self.min_confidence:g}"
+            + f":sides{'+'.join(map(str, self.scales))}"
             + retry
         )
 
@@ -130,6 +132,9 @@ def run_tesseract(image: Image.Image, settings: OcrSettings) -> dict[str, list]:
     )
 
 
+_BAND = 64
+
+
 def _overlap(a: OcrWord, b: OcrWord) -> float:
     """Intersection over the smaller box: 1 when one word's box lies inside the other's."""
     width = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
@@ -143,16 +148,23 @@ def merge_passes(passes: list[list[OcrWord]]) -> list[OcrWord]:
     """Words of several OCR passes over one image: where boxes overlap, the most confident reading
     wins; words only one pass saw are kept. Lines are then rebuilt from the boxes (passes number
     their lines differently): a word joins the line its vertical centre falls in."""
-    merged: list[OcrWord] = []
-    for words in passes:
-        for word in words:
-            rivals = [m for m in merged if _overlap(m, word) > 0.5]
-            if not rivals:
-                merged.append(word)
-            elif word.confidence > max(r.confidence for r in rivals):
-                merged = [m for m in merged if m not in rivals] + [word]
+    merged: dict[int, OcrWord] = {}  # insertion order = reading order of first sighting
+    bands: dict[int, set[int]] = {}  # horizontal bands of _BAND px -> keys of words touching them
+    for number, word in enumerate(w for words in passes for w in words):
+        span = range(word.top // _BAND, (word.top + word.height) // _BAND + 1)
+        nearby = set().union(*(bands.get(b, ()) for b in span))
+        rivals = [key for key in nearby if _overlap(merged[key], word) > 0.5]
+        if rivals and word.confidence <= max(merged[key].confidence for key in rivals):
+            continue
+        for key in rivals:
+            rival = merged.pop(key)
+            for b in range(rival.top // _BAND, (rival.top + rival.height) // _BAND + 1):
+                bands[b].discard(key)
+        merged[number] = word
+        for b in span:
+            bands.setdefault(b, set()).add(number)
     lines: list[list[OcrWord]] = []
-    for word in sorted(merged, key=lambda w: w.top):
+    for word in sorted(merged.values(), key=lambda w: w.top):
         centre = word.top + word.height / 2
         line = lines[-1] if lines else None
         if line and min(w.top for w in line) <= centre <= max(w.top + w.height for w in line):
@@ -167,13 +179,19 @@ def merge_passes(passes: list[list[OcrWord]]) -> list[OcrWord]:
 
 
 def read_text(image: Image.Image, settings: OcrSettings | None = None) -> OcrResult:
-    """Preprocess, run Tesseract, parse and clean: the whole OCR step for one image."""
+    """Preprocess, run Tesseract once per scale, merge, clean: the whole OCR step for one image."""
     settings = settings or OcrSettings()
-    prepared, scale = prepare_for_ocr(image, settings.min_side)
-    all_words = parse_tesseract_data(run_tesseract(prepared, settings), scale)
+    grey = to_greyscale(image)
+    passes, first = [], None
+    for short_side in settings.scales:
+        prepared, scale = prepare_for_ocr(grey, short_side)
+        first = first or (prepared, scale)
+        passes.append(parse_tesseract_data(run_tesseract(prepared, settings), scale))
+    all_words = merge_passes(passes) if len(passes) > 1 else passes[0]
     kept = clean_words(all_words, settings.min_confidence)
     if len(kept) < settings.retry_below_words:
-        passes = [all_words] + [
+        prepared, scale = first
+        passes += [
             parse_tesseract_data(run_tesseract(binarise(prepared, invert), settings), scale)
             for invert in (False, True)
         ]

@@ -81,3 +81,9 @@ def test_errors_are_one_clear_line(tmp_path):
     assert bad.returncode == 2 and "bad weight" in bad.stderr
     nofile = adsearch("ocr", str(tmp_path / "nope.png"))
     assert nofile.returncode == 2 and "no such file" in nofile.stderr
+    for scales in ("[]", "[0, 700]", "700px"):
+        env = adsearch("ocr", str(tmp_path / "nope.png"), env_extra={"ADSEARCH_OCR_SCALES": scales})
+        assert env.returncode == 2 and "bad setting" in env.stderr and "OCR_SCALES" in env.stderr.upper(), (
+            scales
+        )
+        assert "Traceback" not in env.stderr

@@ -13,7 +13,7 @@ from ocr_text import (
     read_text,
     words_to_text,
 )
-from ocr_text.preprocess import prepare_for_ocr, stretch_contrast, to_greyscale, upscale_small
+from ocr_text.preprocess import prepare_for_ocr, rescale, stretch_contrast, to_greyscale
 from ocr_text.tesseract import parse_tesseract_data
 
 
@@ -34,12 +34,14 @@ def test_greyscale_scales_16_bit_instead_of_saturating():
     assert 120 <= to_greyscale(image).getpixel((0, 0)) <= 135
 
 
-def test_upscale_small_images_only_and_bounded():
-    small, scale = upscale_small(Image.new("L", (400, 300)), min_side=1200)
+def test_rescale_sets_the_short_side_up_to_3x_and_down():
+    small, scale = rescale(Image.new("L", (400, 300)), 1200)
     assert scale == 3.0 and small.size == (1200, 900)  # capped at 3x, not 4x
-    big = Image.new("L", (2000, 1500))
-    same, scale = upscale_small(big, min_side=1200)
-    assert scale == 1.0 and same is big
+    big, scale = rescale(Image.new("L", (2000, 1500)), 750)
+    assert scale == 0.5 and big.size == (1000, 750)  # large headlines are read better smaller
+    near = Image.new("L", (1010, 700))
+    same, scale = rescale(near, 707)
+    assert scale == 1.0 and same is near  # within 2%: no resampling
 
 
 def test_stretch_contrast_widens_a_narrow_range():
@@ -50,7 +52,7 @@ def test_stretch_contrast_widens_a_narrow_range():
 
 
 def test_prepare_returns_scale_matching_the_resize():
-    prepared, scale = prepare_for_ocr(Image.new("RGB", (300, 200), "white"), min_side=600)
+    prepared, scale = prepare_for_ocr(Image.new("L", (300, 200), 255), 600)
     assert prepared.size == (900, 600) and scale == 3.0
 
 
@@ -111,7 +113,7 @@ def test_psm_setting_is_honoured():
 def test_upscale_keeps_long_banners_within_a_pixel_budget():
     from ocr_text.preprocess import MAX_UPSCALED_PIXELS
 
-    banner, scale = upscale_small(Image.new("L", (30000, 200)), min_side=1200)  # 6 MP, 54 MP at 3x
+    banner, scale = rescale(Image.new("L", (30000, 200)), 1200)  # 6 MP, 54 MP at 3x
     assert 1.0 <= scale < 3.0 and banner.width * banner.height <= MAX_UPSCALED_PIXELS * 1.01
 
 
@@ -119,7 +121,7 @@ def test_images_longer_than_tesseract_accepts_are_shrunk_to_fit():
     from ocr_text.preprocess import TESSERACT_MAX_SIDE
 
     for size in [(20000, 100), (40000, 1300)]:
-        fitted, scale = upscale_small(Image.new("L", size))
+        fitted, scale = rescale(Image.new("L", size), 1200)
         assert max(fitted.size) <= TESSERACT_MAX_SIDE and scale == max(fitted.size) / max(size)
 
 
@@ -169,3 +171,20 @@ def test_retry_passes_run_only_below_the_word_threshold():
         )
     assert {"NIGHT", "SALE"} <= set(retried.text.split())
     assert OcrSettings(retry_below_words=5).signature() != OcrSettings().signature()
+
+
+def test_each_scale_is_a_pass_and_their_words_are_merged():
+    """A huge headline over small print: no single scale reads both, the merged passes do."""
+    image = Image.new("RGB", (1000, 1400), "white")
+    draw = ImageDraw.Draw(image)
+    font = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+    draw.text((40, 40), "MEGA", font=ImageFont.truetype(font, 330), fill="black")
+    draw.text((40, 1300), "limited offer while stocks last", font=ImageFont.truetype(font, 13), fill="black")
+    words = {
+        scales: {w.text.lower() for w in read_text(image, OcrSettings(scales=scales)).words}
+        for scales in [(700,), (2000,), (700, 2000)]
+    }
+    assert "mega" in words[(700,)] and "stocks" not in words[(700,)]  # small print lost when small
+    assert "stocks" in words[(2000,)] and "mega" not in words[(2000,)]  # headline misread when large
+    assert {"mega", "limited", "offer", "stocks"} <= words[(700, 2000)]
+    assert OcrSettings(scales=(700,)).signature() != OcrSettings(scales=(700, 2000)).signature()
