@@ -400,8 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValidationError as exc:  # a bad ADSEARCH_* environment variable
         for error in exc.errors():
-            name = "ADSEARCH_" + "_".join(str(p) for p in error["loc"][:1]).upper()
-            print(f"adsearch: error: bad setting {name}: {error['msg']}", file=sys.stderr)
+            field = str(error["loc"][0]).upper() if error["loc"] else "?"
+            print(f"adsearch: error: bad setting ADSEARCH_{field}: {error['msg']}", file=sys.stderr)
         return 2
     except SettingsError as exc:  # an ADSEARCH_* variable that is not even parseable (e.g. not JSON)
         print(f"adsearch: error: bad setting: {exc} (lists are JSON, e.g. '[700, 1600]')", file=sys.stderr)

@@ -99,7 +99,7 @@ class Settings(BaseSettings):
             lang=self.ocr_lang,
             psm=self.ocr_psm,
             min_confidence=self.ocr_min_confidence,
-            scales=tuple(self.ocr_scales),
+            scales=self.ocr_scales,
             retry_below_words=self.ocr_retry_below_words,
         )
 

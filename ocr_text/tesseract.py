@@ -135,6 +135,11 @@ def run_tesseract(image: Image.Image, settings: OcrSettings) -> dict[str, list]:
 _BAND = 64
 
 
+def _bands(word: OcrWord) -> range:
+    """The horizontal bands of _BAND px a word's box touches (merge_passes' index)."""
+    return range(word.top // _BAND, (word.top + word.height) // _BAND + 1)
+
+
 def _overlap(a: OcrWord, b: OcrWord) -> float:
     """Intersection over the smaller box: 1 when one word's box lies inside the other's."""
     width = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
@@ -151,17 +156,15 @@ def merge_passes(passes: list[list[OcrWord]]) -> list[OcrWord]:
     merged: dict[int, OcrWord] = {}  # insertion order = reading order of first sighting
     bands: dict[int, set[int]] = {}  # horizontal bands of _BAND px -> keys of words touching them
     for number, word in enumerate(w for words in passes for w in words):
-        span = range(word.top // _BAND, (word.top + word.height) // _BAND + 1)
-        nearby = set().union(*(bands.get(b, ()) for b in span))
+        nearby = set().union(*(bands.get(b, ()) for b in _bands(word)))
         rivals = [key for key in nearby if _overlap(merged[key], word) > 0.5]
         if rivals and word.confidence <= max(merged[key].confidence for key in rivals):
             continue
         for key in rivals:
-            rival = merged.pop(key)
-            for b in range(rival.top // _BAND, (rival.top + rival.height) // _BAND + 1):
+            for b in _bands(merged.pop(key)):
                 bands[b].discard(key)
         merged[number] = word
-        for b in span:
+        for b in _bands(word):
             bands.setdefault(b, set()).add(number)
     lines: list[list[OcrWord]] = []
     for word in sorted(merged.values(), key=lambda w: w.top):
@@ -182,15 +185,12 @@ def read_text(image: Image.Image, settings: OcrSettings | None = None) -> OcrRes
     """Preprocess, run Tesseract once per scale, merge, clean: the whole OCR step for one image."""
     settings = settings or OcrSettings()
     grey = to_greyscale(image)
-    passes, first = [], None
-    for short_side in settings.scales:
-        prepared, scale = prepare_for_ocr(grey, short_side)
-        first = first or (prepared, scale)
-        passes.append(parse_tesseract_data(run_tesseract(prepared, settings), scale))
+    inputs = [prepare_for_ocr(grey, short_side) for short_side in settings.scales]
+    passes = [parse_tesseract_data(run_tesseract(prepared, settings), scale) for prepared, scale in inputs]
     all_words = merge_passes(passes) if len(passes) > 1 else passes[0]
     kept = clean_words(all_words, settings.min_confidence)
     if len(kept) < settings.retry_below_words:
-        prepared, scale = first
+        prepared, scale = inputs[0]
         passes += [
             parse_tesseract_data(run_tesseract(binarise(prepared, invert), settings), scale)
             for invert in (False, True)
