@@ -36,6 +36,7 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WE
                "GIF": "image/gif", "TIFF": "image/tiff"}  # fmt: skip
 Mode = Literal["hybrid", "visual", "text", "keyword"]
 ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
+DEFAULT_READER = "tesseract"  # the only reader before there were several: stored words without one are its
 
 
 def get_library(request: Request) -> Library:
@@ -62,6 +63,26 @@ def hits_json(response: SearchResponse) -> dict:
     return data
 
 
+def ocr_of(payload: dict) -> dict:
+    """The OCR words and readers of a payload, filled in for points stored before there were several
+    readers: every word has its `reader`, `readers` lists the readers used (in order), `words_by_reader`
+    counts the kept words of each (counted from the words when the payload lacks it), `errors` says
+    which readers failed on the image and why."""
+    words = [{**w, "reader": w.get("reader") or DEFAULT_READER} for w in payload.get("ocr_words") or []]
+    readers = list(payload.get("ocr_readers") or [DEFAULT_READER])
+    by_reader = payload.get("ocr_words_by_reader")
+    if by_reader is None:
+        by_reader = dict.fromkeys(readers, 0)
+        for word in words:
+            by_reader[word["reader"]] = by_reader.get(word["reader"], 0) + 1
+    return {
+        "readers": readers,
+        "words_by_reader": dict(by_reader),
+        "errors": dict(payload.get("ocr_errors") or {}),
+        "words": words,
+    }
+
+
 def validate_query(q: str, settings: Settings) -> str:
     q = q.strip()
     if not q:
@@ -86,7 +107,7 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
     library = library or Library(settings or Settings())
     app = FastAPI(
         title="adsearch",
-        description="Hybrid OCR + visual search over image ads (Tesseract, CLIP, Qdrant RRF fusion).",
+        description="Hybrid OCR + visual search over image ads (Tesseract, PP-OCR, CLIP, Qdrant RRF fusion).",
         version="0.1.0",
     )
     app.state.library = library
@@ -143,8 +164,10 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
 
     @app.get("/api/images/{image_id}/ocr")
     def image_ocr(lib: LibraryDep, image_id: ImageId) -> dict:
-        """Cleaned text, raw text, and words with boxes and confidences."""
+        """Cleaned text, raw text, and words with boxes, confidences and the reader that read each;
+        the readers used, how many words each contributed, and why any of them failed."""
         p = lib.get(image_id)
+        ocr = ocr_of(p)
         return {
             "id": image_id,
             "text": p.get("ocr_text", ""),
@@ -152,7 +175,10 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
             "confidence": p.get("ocr_confidence", 0.0),
             "width": p.get("width"),
             "height": p.get("height"),
-            "words": p.get("ocr_words", []),
+            "readers": ocr["readers"],
+            "words_by_reader": ocr["words_by_reader"],
+            "errors": ocr["errors"],
+            "words": ocr["words"],
         }
 
     @app.get("/api/images/{image_id}/file")

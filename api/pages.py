@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from api.app import ImageId, LibraryDep, Mode, read_upload
+from api.app import ImageId, LibraryDep, Mode, ocr_of, read_upload
 from engine.errors import AdsearchError, NotFound
 from engine.images import decode_image
 from engine.search import MODES, term_matches
@@ -18,6 +18,7 @@ from engine.search import MODES, term_matches
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _WORD = re.compile(r"[A-Za-z0-9]+")
+READER_LABELS = {"tesseract": "Tesseract", "ppocr": "PP-OCR"}
 
 
 def highlight(text: str, terms: list[str]) -> Markup:
@@ -37,7 +38,13 @@ def confidence_class(confidence: float) -> str:
     return "high" if confidence >= 85 else "mid" if confidence >= 65 else "low"
 
 
+def reader_label(reader: str) -> str:
+    """How a reader is named on the pages."""
+    return READER_LABELS.get(reader, reader)
+
+
 templates.env.filters["highlight"] = highlight
+templates.env.filters["reader_label"] = reader_label
 templates.env.filters["confidence_class"] = confidence_class
 templates.env.globals["modes"] = list(MODES)
 
@@ -91,7 +98,12 @@ def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
         similar = lib.similar(image_id, k=8)
     except AdsearchError as exc:
         similar_error = str(exc)
-    return render(request, "image.html", id=image_id, p=payload, similar=similar, similar_error=similar_error)
+    ocr = ocr_of(payload)
+    # the readers in the order they ran, then any other reader the words name (none, normally)
+    seen = [*ocr["words_by_reader"], *(w["reader"] for w in ocr["words"])]
+    readers = list(dict.fromkeys([*ocr["readers"], *seen]))
+    return render(request, "image.html", id=image_id, p=payload, ocr=ocr, readers=readers, similar=similar,
+                  similar_error=similar_error)  # fmt: skip
 
 
 @router.get("/stats")

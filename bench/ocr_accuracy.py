@@ -1,13 +1,18 @@
-"""OCR accuracy per preprocessing step: on synthetic ads (true text known) and on real ads.
+"""OCR accuracy: per reader combination and per preprocessing step, on synthetic ads (true text known)
+and on real ads.
 
-Each row adds one preprocessing step to the one before, so the table shows what each step buys.
+Readers (issue #11): every row of bench/readers.py's grid (Tesseract one pass at 1200 px, two passes,
+PP-OCR, and the combinations) on the synthetic sample, and each reader's word recall per kind of
+hard case (dataset/hard_ads.py: photographic and gradient backgrounds, light-on-dark, outlined,
+rotated, decorative and condensed fonts, small print, logo words).
+Preprocessing steps (Tesseract alone): each row adds one step to the one before.
 Synthetic ads: CER = Levenshtein distance / length of the true text (case-insensitive, whitespace
 folded), with the OCR words put in reading order (lines by vertical position, words left to right);
 word recall = share of the true words found anywhere in the OCR output.
 Real ads (a fixed random sample of ads377, no true text): the number of distinct English words read
 (words of 3+ letters in the MiniLM vocabulary) and the ads where none was read.
 
-    .venv/bin/python -m bench.ocr_accuracy [--seeds 7 8]
+    .venv/bin/python -m bench.ocr_accuracy [--seeds 7 8] [--per-kind 6] [--no-steps]
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
 from bench.common import ADS377, WORK, write_results
+from bench.readers import ROWS, read_files, row_result, row_settings
+from dataset.hard_ads import KINDS, generate_hard
 from dataset.synthetic import generate
 from ocr_text import OcrSettings, clean_words, read_text
 from ocr_text.preprocess import DEFAULT_SCALES, prepare_for_ocr, rescale, to_greyscale
-from ocr_text.tesseract import parse_tesseract_data, run_tesseract
+from ocr_text.readers.tesseract import parse_tesseract_data, run_tesseract
 
 _WORD = re.compile(r"[a-z0-9$]+")
 
@@ -62,10 +69,11 @@ STEPS = {
     "+ contrast stretch (the old one-pass pipeline)": single_pass(
         lambda im: prepare_for_ocr(to_greyscale(im), 1200)
     ),
-    f"passes at short sides {' + '.join(map(str, DEFAULT_SCALES))} px, merged (ocr_text.read_text)": lambda image, settings: (
+    f"passes at short sides {' + '.join(map(str, DEFAULT_SCALES))} px, merged (Tesseract reader)": lambda image, settings: (
         read_text(image, settings).words
     ),
 }
+TESSERACT = OcrSettings(readers=("tesseract",))
 
 
 def real_ads(sample: int, settings: OcrSettings) -> dict[str, dict]:
@@ -95,62 +103,143 @@ def real_ads(sample: int, settings: OcrSettings) -> dict[str, dict]:
     return rows
 
 
+def score(words, truth: str) -> dict[str, int]:
+    """Edit distance, true length, true words found and true words, for one image."""
+    text, truth = normalise(reading_order(words)), normalise(truth)
+    seen = set(_WORD.findall(text))
+    truth_words = _WORD.findall(truth)
+    return {
+        "errors": Levenshtein.distance(text, truth),
+        "chars": len(truth),
+        "found": sum(w in seen for w in truth_words),
+        "words": len(truth_words),
+        "empty": int(not text),
+    }
+
+
+def summarise(scores: list[dict[str, int]]) -> dict[str, float]:
+    total = {k: sum(s[k] for s in scores) for k in scores[0]}
+    return {
+        "cer": round(total["errors"] / max(1, total["chars"]), 4),
+        "word_recall": round(total["found"] / max(1, total["words"]), 4),
+        "images_without_text": total["empty"],
+    }
+
+
+def reader_rows(files: list[Path], truths: list[str], workers: int) -> dict[str, list]:
+    """Each grid row's per-image scores and OCR CPU seconds, every reading done once."""
+    configs = sorted({c for _, row, _ in ROWS for c in row})
+    readings = {c: read_files(c, {}, files, workers) for c in configs}
+    out = {}
+    for label, row, how in ROWS:
+        ocr = row_settings(row, {}).ocr_settings()
+        scores = []
+        for i, truth in enumerate(truths):
+            result = row_result({c: readings[c]["words"][i] for c in row}, row, how, ocr)
+            scores.append(score(result.words, truth))
+        cpu = sum(sum(readings[c]["cpu_s"]) for c in row) / len(files)
+        out[label] = [scores, cpu]
+        print(label, summarise(scores), f"{cpu:.3f} CPU s/image", flush=True)
+    return out
+
+
+def hard_case_table(rows: dict[str, list], kinds: list[str]) -> dict[str, dict[str, float]]:
+    """Word recall per kind of hard case for every row."""
+    table: dict[str, dict[str, float]] = {}
+    for label, (scores, _) in rows.items():
+        for kind in KINDS:
+            mine = [s for s, k in zip(scores, kinds, strict=True) if k == kind]
+            table.setdefault(kind, {})[label] = summarise(mine)["word_recall"]
+    return table
+
+
+MERGED, TESS, PP = "tesseract 2 passes + ppocr", "tesseract 2 passes (700+1600)", "ppocr"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8])
+    parser.add_argument("--per-kind", type=int, default=6, help="hard synthetic ads per kind")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--real-sample", type=int, default=40, help="ads377 images to read (0: skip)")
+    parser.add_argument("--no-steps", action="store_true", help="skip the preprocessing-step table")
     args = parser.parse_args(argv)
     ads = []
     for seed in args.seeds:
         folder = WORK / f"synthetic-{seed}"
         generate(folder, seed=seed)
         ads += [(folder / a["file"], a) for a in json.loads((folder / "truth.json").read_text()) if a["text"]]
-    settings = OcrSettings()
+    hard_dir = WORK / f"hard-{args.per_kind}"
+    hard = generate_hard(hard_dir, args.per_kind)
+
+    grid = reader_rows([p for p, _ in ads], [a["text"] for _, a in ads], args.workers)
+    hard_rows = reader_rows([hard_dir / h.file for h in hard], [h.text for h in hard], args.workers)
+    per_kind = hard_case_table(hard_rows, [h.kind for h in hard])
+    md = [
+        f"# OCR accuracy: readers on synthetic ads ({len(ads)} sample ads, seeds {args.seeds}; "
+        f"{len(hard)} hard ads, {args.per_kind} per kind)",
+        "",
+        "Rows are bench/readers.py's grid: each image read once per reading, then cleaned and merged",
+        "exactly as ingest does. CER: edit distance / true length (case folded, words in reading order);",
+        "word recall: share of the true words found. OCR CPU: per image, Tesseract's own process included.",
+        "",
+        "| readers | sample CER | sample word recall | hard CER | hard word recall | hard ads with no text "
+        "| OCR CPU s / image (sample) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, (scores, cpu) in grid.items():
+        a, b = summarise(scores), summarise(hard_rows[label][0])
+        md.append(f"| {label} | {a['cer']:.3f} | {a['word_recall']:.3f} | {b['cer']:.3f} | "
+                  f"{b['word_recall']:.3f} | {b['images_without_text']} | {cpu:.2f} |")
+    md += [
+        "",
+        "## Word recall per kind of hard case",
+        "",
+        "| kind | Tesseract (2 passes) | PP-OCR | merged (Tesseract 2 passes + PP-OCR) | merged >= better reader |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, row in per_kind.items():
+        best = max(row[TESS], row[PP])
+        md.append(f"| {kind} | {row[TESS]:.3f} | {row[PP]:.3f} | {row[MERGED]:.3f} | "
+                  f"{'yes' if row[MERGED] >= best else 'NO'} |")
+    data = {
+        "ads": len(ads), "hard_ads": len(hard), "seeds": args.seeds,
+        "readers": {label: {**summarise(s), "ocr_cpu_s": round(cpu, 3)} for label, (s, cpu) in grid.items()},
+        "hard": {label: summarise(s) for label, (s, _) in hard_rows.items()},
+        "hard_per_kind": per_kind,
+    }  # fmt: skip
+    if not args.no_steps:
+        md += steps_tables(ads, args.real_sample, data)
+    write_results("ocr_accuracy", data, "\n".join(md))
+    print("\n".join(md))
+
+
+def steps_tables(ads, real_sample: int, data: dict) -> list[str]:
+    """The preprocessing-step tables (Tesseract alone), on the sample and on real ads."""
     rows = {}
     for step, run in STEPS.items():
-        errors = chars = found = total_words = 0
-        empty = 0
         start = time.perf_counter()
-        for path, ad in ads:
-            words = run(Image.open(path).convert("RGB"), settings)
-            text = normalise(reading_order(words))
-            truth = normalise(ad["text"])
-            errors += Levenshtein.distance(text, truth)
-            chars += len(truth)
-            truth_words = _WORD.findall(truth)
-            seen = set(_WORD.findall(text))
-            found += sum(w in seen for w in truth_words)
-            total_words += len(truth_words)
-            empty += not text
-        rows[step] = {
-            "cer": round(errors / chars, 4),
-            "word_recall": round(found / total_words, 4),
-            "images_without_text": empty,
-            "seconds_per_image": round((time.perf_counter() - start) / len(ads), 3),
-        }
+        scores = [score(run(Image.open(path).convert("RGB"), TESSERACT), ad["text"]) for path, ad in ads]
+        rows[step] = summarise(scores) | {"seconds_per_image": round((time.perf_counter() - start) / len(ads), 3)}
         print(step, rows[step], flush=True)
     md = [
-        f"# OCR accuracy on synthetic ads ({len(ads)} ads with known text, seeds {args.seeds})",
         "",
-        "Each row adds one step to the row above. Lower CER is better. Synthetic ads include rotated",
-        "headlines and low-contrast text; see dataset/README.md.",
+        "## Preprocessing steps (Tesseract alone, sample ads)",
+        "",
+        "Each row adds one step to the row above. Lower CER is better.",
         "",
         "| step | CER | word recall | ads with no text read | s / image |",
         "|---|---|---|---|---|",
     ]
     for step, r in rows.items():
-        cells = [
-            f"{r['cer']:.3f}",
-            f"{r['word_recall']:.3f}",
-            r["images_without_text"],
-            r["seconds_per_image"],
-        ]
+        cells = [f"{r['cer']:.3f}", f"{r['word_recall']:.3f}", r["images_without_text"], r["seconds_per_image"]]
         md.append(f"| {step} | " + " | ".join(map(str, cells)) + " |")
-    real = real_ads(args.real_sample, settings) if args.real_sample and ADS377.exists() else {}
+    real = real_ads(real_sample, TESSERACT) if real_sample and ADS377.exists() else {}
+    data |= {"steps": rows, "real_ads": real}
     if real:
         md += [
             "",
-            f"## Real ads: a fixed random sample of {args.real_sample} ads377 images (true text unknown)",
+            f"## Real ads: a fixed random sample of {real_sample} ads377 images (true text unknown)",
             "",
             "| step | distinct English words read | ads with none | s / image |",
             "|---|---|---|---|",
@@ -159,17 +248,7 @@ def main(argv: list[str] | None = None) -> None:
             md.append(
                 f"| {step} | {r['dictionary_words']} | {r['ads_without_words']} | {r['seconds_per_image']} |"
             )
-        md += [
-            "",
-            "The synthetic ads are clean renders at 600-900 px with large type: Tesseract reads them well",
-            "as they are, and greyscale costs a little where coloured text has the luminance of its",
-            "background. Real ads are scans and photos with small print: there resizing to a larger scale",
-            "finds more text, and a second pass at a small scale reads the big stylised headlines the large",
-            "one misses. Merged, the two passes read the most on real ads and win back part of what greyscale",
-            "cost on the synthetic ones, at twice the OCR time. Retrieval gains: quality.md, docs/decisions.md.",
-        ]
-    data = {"ads": len(ads), "seeds": args.seeds, "steps": rows, "real_ads": real}
-    write_results("ocr_accuracy", data, "\n".join(md))
+    return md
 
 
 if __name__ == "__main__":

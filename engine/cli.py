@@ -8,10 +8,12 @@ import logging
 import os
 import sys
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
-from engine.config import PRECISIONS, Settings
+from engine.config import PRECISIONS, Settings, parse_readers
 from engine.errors import AdsearchError, UsageError
+from ocr_text.settings import DEFAULT_READERS
 
 log = logging.getLogger("adsearch")
 
@@ -77,6 +79,18 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _ocr_options(parser: argparse.ArgumentParser, flag: str = "--ocr-readers") -> None:
+    group = parser.add_argument_group("OCR")
+    group.add_argument(
+        flag,
+        dest="ocr_readers",
+        metavar="READERS",
+        help="OCR readers whose words are merged, comma-separated: tesseract, ppocr (default "
+        f"{','.join(DEFAULT_READERS)}; env ADSEARCH_OCR_READERS). A reader that cannot load is left out "
+        "with one warning line. Changing them re-OCRs the collection on the next ingest",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adsearch",
@@ -102,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _store_options(p)
     _model_options(p)
+    _ocr_options(p)
 
     p = sub.add_parser(
         "search",
@@ -118,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_options(p)
     _model_options(p)
+    _ocr_options(p)
 
     p = sub.add_parser(
         "serve",
@@ -129,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 8000)")
     _store_options(p)
     _model_options(p)
+    _ocr_options(p)
 
     p = sub.add_parser(
         "evaluate",
@@ -150,10 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(p)
 
     p = sub.add_parser(
-        "ocr", help="show what OCR reads in one image", description="Run the OCR step on one image."
+        "ocr",
+        help="show what OCR reads in one image",
+        description="Run the OCR step on one image: each reader's words (text, confidence, box), then "
+        "the merged result that ingest stores (overlapping words: the more confident reading wins).",
     )
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _ocr_options(p, "--readers")
 
     p = sub.add_parser(
         "migrate",
@@ -185,7 +206,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         "clip_model", "text_model", "require_visual", "clip_precision", "text_precision", "workers",
         "batch_size", "host", "port",
     ]  # fmt: skip
-    return Settings().with_overrides(**{f: getattr(args, f, None) for f in fields})
+    overrides = {f: getattr(args, f, None) for f in fields}
+    if getattr(args, "ocr_readers", None) is not None:
+        try:
+            overrides["ocr_readers"] = parse_readers(args.ocr_readers)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return Settings().with_overrides(**overrides)
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -306,22 +333,39 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_ocr(args: argparse.Namespace) -> int:
     from engine.images import decode_image
-    from ocr_text import read_text
+    from engine.ocr import usable_ocr
+    from ocr_text import combine, read_each
 
-    settings = Settings()
+    settings = _settings(args)
     decoded = decode_image(args.file.read_bytes(), settings.max_image_pixels)
-    result = read_text(decoded.image, settings.ocr_settings())
+    ocr = usable_ocr(settings.ocr_settings())
+    readings, errors = read_each(decoded.image, ocr)
+    result = combine(readings, ocr, errors)
     if args.json:
         out = {"text": result.text, "raw_text": result.raw_text, "confidence": result.confidence}
-        print(json.dumps({**out, "words": result.words_as_dicts()}, indent=2))
+        by_reader = {name: [asdict(w) for w in words] for name, words in readings.items()}
+        out |= {"readers": by_reader, "errors": errors, "words": result.words_as_dicts()}
+        print(json.dumps(out, indent=2))
         return 0
     print(f"{args.file} ({decoded.width}x{decoded.height} {decoded.format})")
-    print("--- text " + "-" * 40)
+    for name, words in readings.items():
+        cut = ocr.min_confidence_of(name)
+        print(f"=== {name}: {len(words)} words read (kept at confidence >= {cut:g}) " + "=" * 16)
+        _print_words(words)
+    for name, reason in errors.items():
+        print(f"=== {name}: failed: {reason}")
+    print(f"=== merged ({' + '.join(result.readers)}) " + "=" * 30)
     print(result.text or "(no text found)")
-    print(f"--- {len(result.words)} words kept, mean confidence {result.confidence:.1f} " + "-" * 20)
-    for w in result.words:
-        print(f"{w.confidence:6.1f}  {w.text:<24} at x={w.left} y={w.top} w={w.width} h={w.height}")
+    counts = ", ".join(f"{n} {c}" for n, c in result.words_by_reader().items())
+    print(f"--- {len(result.words)} words kept ({counts}), mean confidence {result.confidence:.1f}")
+    _print_words(result.words, reader=len(result.readers) > 1)
     return 0
+
+
+def _print_words(words, reader: bool = False) -> None:
+    for w in words:
+        who = f"{w.reader:<10}" if reader else ""
+        print(f"{w.confidence:6.1f}  {who}{w.text:<24} at x={w.left} y={w.top} w={w.width} h={w.height}")
 
 
 def _store_at(location: str, settings: Settings):
@@ -397,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FileNotFoundError as exc:
         print(f"adsearch: error: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    except IsADirectoryError as exc:
+        print(f"adsearch: error: {exc.filename}: is a folder; give one image file", file=sys.stderr)
         return 2
     except ValidationError as exc:  # a bad ADSEARCH_* environment variable
         for error in exc.errors():

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, PositiveInt
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PositiveInt, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ocr_text import OcrSettings
+from ocr_text import DEFAULT_READERS, READER_NAMES, OcrSettings
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -17,6 +18,18 @@ DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 CHANNELS = ("image", "text", "keywords")
 Precision = Literal["int8", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+def parse_readers(value: str | Iterable[str]) -> tuple[str, ...]:
+    """'tesseract,ppocr' (flag or environment) or a list -> reader names: known ones, each once, >= 1."""
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value)
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in READER_NAMES]
+    if unknown:
+        raise ValueError(f"unknown OCR reader(s) {', '.join(unknown)}; known: {', '.join(READER_NAMES)}")
+    if not names:
+        raise ValueError(f"name at least one OCR reader ({', '.join(READER_NAMES)})")
+    return tuple(dict.fromkeys(names))
 
 
 class Settings(BaseSettings):
@@ -57,6 +70,15 @@ class Settings(BaseSettings):
     )
 
     # OCR
+    ocr_readers: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_READERS,
+        description="OCR readers whose words are merged: tesseract, ppocr (comma-separated)",
+    )
+    ocr_ppocr_models: str | None = Field(
+        None, description="folder with PP-OCR det.onnx, rec.onnx and *dict*.txt (default: the bundled models)"
+    )
+    ocr_ppocr_min_confidence: float = 60.0
+    ocr_ppocr_det_side: PositiveInt = Field(960, description="PP-OCR detection input: longest side in px")
     ocr_lang: str = "eng"
     ocr_psm: int = 11
     ocr_min_confidence: float = 60.0
@@ -89,6 +111,11 @@ class Settings(BaseSettings):
     max_upload_files: int = 50
     max_query_chars: int = 500
 
+    @field_validator("ocr_readers", mode="before")
+    @classmethod
+    def _split_readers(cls, value):
+        return parse_readers(value)
+
     def onnx_cache(self) -> Path | None:
         """Folder for exported ONNX towers, or None when the PyTorch path is asked for."""
         return self.model_cache if self.onnx else None
@@ -96,6 +123,10 @@ class Settings(BaseSettings):
     def ocr_settings(self) -> OcrSettings:
         """The OCR knobs as ocr_text expects them."""
         return OcrSettings(
+            readers=self.ocr_readers,
+            ppocr_models=self.ocr_ppocr_models,
+            ppocr_min_confidence=self.ocr_ppocr_min_confidence,
+            ppocr_det_side=self.ocr_ppocr_det_side,
             lang=self.ocr_lang,
             psm=self.ocr_psm,
             min_confidence=self.ocr_min_confidence,

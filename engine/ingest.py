@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.config import Settings
 from engine.encoders import Encoders
 from engine.images import AnalysedImage, ImageError, analyse_image, discover
+from engine.ocr import usable_ocr
 from engine.store import PointData, Store, point_id
 from ocr_text import OcrResult, OcrWord, tesseract_version
 
@@ -58,7 +59,7 @@ class IngestReport:
 def pipeline_info(settings: Settings, encoders: Encoders) -> dict:
     """What produced a point; its `signature` changes whenever re-processing would change the point."""
     models = encoders.models()
-    ocr = settings.ocr_settings().signature()
+    ocr = usable_ocr(settings.ocr_settings()).signature()
     precision = encoders.precision
     what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime)
     digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
@@ -90,7 +91,8 @@ class _Pending:
 def stored_ocr(payload: dict) -> OcrResult:
     """The OCR result kept in a point's payload."""
     words = [OcrWord(**w) for w in payload.get("ocr_words", [])]
-    return OcrResult(payload.get("ocr_text", ""), payload.get("ocr_raw_text", ""), words)
+    readers = tuple(payload.get("ocr_readers", ["tesseract"]))
+    return OcrResult(payload.get("ocr_text", ""), payload.get("ocr_raw_text", ""), words, readers)
 
 
 class Ingestor:
@@ -109,6 +111,7 @@ class Ingestor:
         self.store = store
         self.on_error = on_error or (lambda path, reason: log.error("%s: %s", path, reason))
         self.progress = progress
+        self.ocr = usable_ocr(settings.ocr_settings())
         self.pipeline = pipeline_info(settings, encoders)
         self.report = IngestReport()
         self._paths_by_id: dict[str, list[str]] = {}
@@ -176,7 +179,7 @@ class Ingestor:
                 self._add_path(pid, path)
                 self.report.new_paths += 1
                 self._bar.update(1)
-            elif payload and payload.get("pipeline", {}).get("signature") == self.pipeline["signature"]:
+            elif payload and self._up_to_date(payload):
                 if path not in payload.get("paths", []):
                     payload["paths"] = [*payload.get("paths", []), path]
                     self.store.set_payload(pid, {"paths": payload["paths"]})
@@ -187,10 +190,16 @@ class Ingestor:
             else:
                 known = payload.get("paths", []) if payload else []
                 self._paths_by_id[pid] = [*known, path] if path not in known else list(known)
-                if payload and self._same_ocr(payload.get("pipeline", {})):
+                if payload and self._same_ocr(payload.get("pipeline", {})) and not payload.get("ocr_errors"):
                     item.known_ocr = stored_ocr(payload)
                 todo.append(item)
         return todo
+
+    def _up_to_date(self, payload: dict) -> bool:
+        """Made by this pipeline, with every reader having read it (a reader that failed on the
+        image last time gets another try)."""
+        same = payload.get("pipeline", {}).get("signature") == self.pipeline["signature"]
+        return same and not payload.get("ocr_errors")
 
     def _same_ocr(self, pipeline: dict) -> bool:
         return (
@@ -231,7 +240,7 @@ class Ingestor:
                 future = self._executor.submit(
                     analyse_image,
                     data,
-                    self.settings.ocr_settings(),
+                    self.ocr,
                     self.settings.max_image_pixels,
                     item.known_ocr,
                 )
@@ -254,6 +263,9 @@ class Ingestor:
                     self._fail(item.path, f"{type(exc).__name__}: {exc}")
                     continue
                 self.report.ocr_seconds += analysed.ocr_seconds
+                for reader, reason in analysed.ocr.errors.items():
+                    log.warning("%s: OCR reader %s failed (%s); kept the other readers' words, a rerun "
+                                "tries again", item.path, reader, reason)
                 done.append((item, analysed))
             if len(done) >= self.settings.batch_size:
                 self._write(done)
@@ -309,6 +321,9 @@ class Ingestor:
             "ocr_raw_text": ocr.raw_text,
             "ocr_words": ocr.words_as_dicts(),
             "ocr_confidence": round(ocr.confidence, 2),
+            "ocr_readers": list(ocr.readers),
+            "ocr_words_by_reader": ocr.words_by_reader(),
+            "ocr_errors": ocr.errors,
             "has_text": bool(ocr.text),
             "pipeline": self.pipeline,
             "ingested_at": now,

@@ -14,6 +14,7 @@ from PIL import Image
 
 from engine.config import CHANNELS, Settings
 from engine.errors import NotFound, SearchError
+from engine.ocr import usable_ocr
 from engine.store import ChannelQuery, Store
 from engine.text import english_stopwords
 from ocr_text import read_text
@@ -162,7 +163,7 @@ class Searcher:
         text = query
         if image is not None and not query:
             start = time.perf_counter()
-            text = read_text(image.convert("RGB"), self.settings.ocr_settings()).text
+            text = read_text(image.convert("RGB"), usable_ocr(self.settings.ocr_settings())).text
             timings["ocr"] = _ms(start)
             if not text:
                 channels = [c for c in channels if c == "image"]

@@ -1,31 +1,36 @@
-"""Tesseract OCR for ad images: preprocessing, word boxes with confidences, cleaning.
+"""Reading text from ad images: OCR readers (Tesseract, PP-OCR), preprocessing, merging, cleaning.
 
 Pure functions over Pillow images; nothing here knows about vectors or storage.
 """
 
 from ocr_text.clean import clean_words, is_garbage, normalise_whitespace, words_to_text
+from ocr_text.merge import merge_words
+from ocr_text.pipeline import combine, read_each, read_text
 from ocr_text.preprocess import prepare_for_ocr
-from ocr_text.tesseract import (
-    OcrResult,
-    OcrSettings,
-    OcrWord,
-    TesseractMissingError,
-    parse_tesseract_data,
-    read_text,
-    tesseract_version,
-)
+from ocr_text.readers import ReaderUnavailable, load_reader, usable_readers
+from ocr_text.readers.tesseract import TesseractMissingError, parse_tesseract_data, tesseract_version
+from ocr_text.settings import DEFAULT_READERS, READER_NAMES, OcrSettings
+from ocr_text.words import OcrResult, OcrWord
 
 __all__ = [
+    "DEFAULT_READERS",
+    "READER_NAMES",
     "OcrResult",
     "OcrSettings",
     "OcrWord",
+    "ReaderUnavailable",
     "TesseractMissingError",
     "clean_words",
+    "combine",
     "is_garbage",
+    "load_reader",
+    "merge_words",
     "normalise_whitespace",
     "parse_tesseract_data",
     "prepare_for_ocr",
+    "read_each",
     "read_text",
     "tesseract_version",
+    "usable_readers",
     "words_to_text",
 ]

@@ -1,4 +1,4 @@
-"""Cleaning of Tesseract output: drop low-confidence words and OCR garbage, tidy whitespace."""
+"""Cleaning of OCR output: drop low-confidence words and OCR garbage, tidy whitespace."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ocr_text.tesseract import OcrWord
+    from ocr_text.words import OcrWord
 
 _EDGE_NOISE = "|~_`'\"^*•·°«»<>[](){}=+\\/,;:"
 _SINGLE_CHARS_KEPT = set("aAI&$%€£@#!?") | set("0123456789")

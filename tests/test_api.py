@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 import httpx
 import pytest
@@ -76,6 +77,8 @@ def test_image_metadata_ocr_file_and_thumbnail(http, truth, sample_dir):
     ocr = http.get(f"/api/images/{image_id}/ocr").json()
     assert ocr["words"] and {"text", "confidence", "left", "top", "width", "height"} <= set(ocr["words"][0])
     assert ocr["raw_text"] and ocr["width"] == info["width"]
+    assert ocr["readers"] == info["ocr_readers"] and "tesseract" in ocr["readers"]
+    assert ocr["words_by_reader"] == info["ocr_words_by_reader"] and ocr["errors"] == info["ocr_errors"] == {}
     original = http.get(f"/api/images/{image_id}/file")
     assert original.content == (sample_dir / ad["file"]).read_bytes()
     assert original.headers["content-type"] == ("image/png" if ad["file"].endswith(".png") else "image/jpeg")
@@ -83,6 +86,53 @@ def test_image_metadata_ocr_file_and_thumbnail(http, truth, sample_dir):
     assert thumb.headers["content-type"] == "image/jpeg"
     assert max(Image.open(io.BytesIO(thumb.content)).size) == 128
     assert http.get(f"/api/images/{image_id}/thumbnail", params={"size": 128}).content == thumb.content
+
+
+READERS = {"tesseract", "ppocr"}
+
+
+def test_every_ocr_word_names_its_reader_and_the_counts_add_up(http, api_library, truth):
+    stored = dict(api_library.store.scroll())
+    assert len(stored) == len(truth)
+    seen_readers: set[str] = set()
+    for image_id, payload in stored.items():
+        ocr = http.get(f"/api/images/{image_id}/ocr").json()
+        assert {"id", "text", "raw_text", "confidence", "width", "height", "words"} <= set(ocr)
+        readers, words = ocr["readers"], ocr["words"]
+        assert readers and set(readers) <= READERS and len(set(readers)) == len(readers)
+        assert readers == payload["ocr_readers"] and ocr["errors"] == payload.get("ocr_errors", {})
+        assert isinstance(ocr["errors"], dict) and set(ocr["errors"]) <= set(readers)
+        assert all(w["reader"] in READERS for w in words), image_id
+        per_reader = Counter(w["reader"] for w in words)
+        assert set(per_reader) <= set(readers), image_id  # no word from a reader that did not run
+        assert set(per_reader) <= set(ocr["words_by_reader"]) <= set(readers)
+        assert {r: per_reader[r] for r in ocr["words_by_reader"]} == ocr["words_by_reader"], image_id
+        assert sum(ocr["words_by_reader"].values()) == len(words)
+        assert [w["text"] for w in words] == [w["text"] for w in payload["ocr_words"]]
+        seen_readers |= set(per_reader)
+    assert seen_readers  # the sample has text, so some reader read some of it
+
+
+def test_ocr_of_points_stored_before_there_were_several_readers(http, api_library, truth):
+    """Old payloads have no `reader` on words and no ocr_readers / ocr_words_by_reader / ocr_errors."""
+    from engine.store import PointData
+
+    image_id = id_of(http, readable(truth)[4])
+    point = next(p for p in api_library.store.points() if p.id == image_id)
+    old_keys = ("ocr_readers", "ocr_words_by_reader", "ocr_errors")
+    legacy = {k: v for k, v in point.payload.items() if k not in old_keys}
+    legacy["ocr_words"] = [{k: v for k, v in w.items() if k != "reader"} for w in point.payload["ocr_words"]]
+    api_library.store.upsert([PointData(point.id, point.vectors, legacy)])
+    try:
+        ocr = http.get(f"/api/images/{image_id}/ocr").json()
+        assert ocr["readers"] == ["tesseract"] and ocr["errors"] == {}
+        assert {w["reader"] for w in ocr["words"]} == {"tesseract"}
+        assert ocr["words_by_reader"] == {"tesseract": len(legacy["ocr_words"])} and ocr["words"]
+        page = http.get(f"/images/{image_id}")
+        assert page.status_code == 200 and 'data-reader="tesseract"' in page.text
+    finally:
+        api_library.store.upsert([point])
+    assert http.get(f"/api/images/{image_id}/ocr").json()["readers"] == point.payload["ocr_readers"]
 
 
 def test_ids_only_no_path_traversal(http):

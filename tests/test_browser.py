@@ -56,6 +56,39 @@ def first_card_file(page) -> str:
     return page.locator("ol.grid li.card").first.locator("a.thumb-link").get_attribute("href")
 
 
+LABELS = {"tesseract": "Tesseract", "ppocr": "PP-OCR"}
+
+
+def check_reader_marks(page, payload: dict) -> None:
+    """Each word box names its reader (class, data-reader, tooltip; ppocr dashed, tesseract solid), and the
+    caption and the details table name the readers with their word counts."""
+    readers = payload["ocr_readers"]
+    boxes = page.eval_on_selector_all(
+        "svg.boxes rect.box",
+        """els => els.map(e => ({reader: e.dataset.reader, classes: [...e.classList],
+            title: e.querySelector('title').textContent, dash: getComputedStyle(e).strokeDasharray,
+            tabindex: e.getAttribute('tabindex')}))""",
+    )
+    assert len(boxes) == len(payload["ocr_words"])
+    for box, word in zip(boxes, payload["ocr_words"], strict=True):
+        assert box["reader"] == word.get("reader", "tesseract") and box["reader"] in readers
+        assert f"reader-{box['reader']}" in box["classes"] and box["tabindex"] == "0"
+        assert box["title"].endswith(f"%, {box['reader']})")
+        assert (box["dash"] not in ("none", "")) == (box["reader"] == "ppocr"), box
+    caption = page.locator("figure.ad-view figcaption").inner_text()
+    assert caption.startswith((f"{len(boxes)} words read: ", f"{len(boxes)} word read: "))
+    for reader in readers:
+        count = sum(b["reader"] == reader for b in boxes)
+        assert payload["ocr_words_by_reader"][reader] == count
+        assert f"{count} by {LABELS[reader]}" in caption
+    assert "confidence" in caption and "Outline = reader" in caption
+    row = page.locator("tr", has=page.locator("th", has_text="OCR readers")).locator("td").inner_text()
+    assert row == ", ".join(LABELS[r] for r in readers)
+    page.focus("svg.boxes rect.box")  # the boxes stay reachable from the keyboard
+    assert page.evaluate("document.activeElement.dataset.reader") == boxes[0]["reader"]
+    page.evaluate("document.activeElement.blur()")
+
+
 def test_search_updates_in_place_shares_the_url_and_opens_the_ad_with_word_boxes(
     page, api_server, truth, api_library
 ):
@@ -80,6 +113,7 @@ def test_search_updates_in_place_shares_the_url_and_opens_the_ad_with_word_boxes
     page.wait_for_selector("svg.boxes rect.box")
     words = page.eval_on_selector_all("svg.boxes rect.box", "els => els.map(e => e.dataset.word)")
     assert ad["brand"].split()[0] in words
+    check_reader_marks(page, api_library.get(expected_id))
     assert page.locator("pre.ocr").first.inner_text().startswith(ad["brand"])
     assert page.locator("h2", has_text="More like this").count() == 1
     screenshot(page, "image")
@@ -118,10 +152,11 @@ def test_keyboard_only_search(page, api_server, truth):
     assert "/images/" in page.url and page.locator("h1").inner_text() == Path(ad["file"]).name
 
 
-def test_stats_page_and_phone_width(browser, api_server, truth):
+def test_stats_page_and_phone_width(browser, api_server, truth, api_library):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
-    for path in ("/", f"/?q={readable(truth)[0]['brand']}", "/stats"):
+    image_id = api_library.search(readable(truth)[0]["headline"], k=1).hits[0].id
+    for path in ("/", f"/?q={readable(truth)[0]['brand']}", f"/images/{image_id}", "/stats"):
         page.goto(api_server + path)
         page.wait_for_load_state("networkidle")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path  # no sideways scrolling

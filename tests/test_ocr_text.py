@@ -14,7 +14,14 @@ from ocr_text import (
     words_to_text,
 )
 from ocr_text.preprocess import prepare_for_ocr, rescale, stretch_contrast, to_greyscale
-from ocr_text.tesseract import parse_tesseract_data
+from ocr_text.readers.tesseract import parse_tesseract_data
+
+TESSERACT = OcrSettings(readers=("tesseract",))
+
+
+def tesseract(**knobs) -> OcrSettings:
+    """Settings for Tesseract alone: these tests are about that reader."""
+    return OcrSettings(readers=("tesseract",), **knobs)
 
 
 def word(text, conf=90.0, line=1):
@@ -89,7 +96,7 @@ def test_parse_maps_boxes_back_to_original_scale_and_skips_non_words():
 
 def test_tesseract_reads_the_brand_of_a_synthetic_ad(sample_dir, truth):
     ad = next(a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"])
-    result = read_text(Image.open(sample_dir / ad["file"]).convert("RGB"))
+    result = read_text(Image.open(sample_dir / ad["file"]).convert("RGB"), TESSERACT)
     assert ad["brand"] in result.text
     brand_words = [w for w in result.words if w.text in ad["brand"].split()]
     assert brand_words and all(w.confidence >= 50 for w in brand_words)
@@ -107,7 +114,7 @@ def test_psm_setting_is_honoured():
     image = Image.new("RGB", (900, 200), "white")
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 60)
     ImageDraw.Draw(image).text((20, 60), "HELLO WORLD", font=font, fill="black")
-    assert read_text(image, OcrSettings(psm=7)).text == "HELLO WORLD"  # psm 7: a single text line
+    assert read_text(image, tesseract(psm=7)).text == "HELLO WORLD"  # psm 7: a single text line
 
 
 def test_upscale_keeps_long_banners_within_a_pixel_budget():
@@ -135,8 +142,8 @@ def test_otsu_splits_a_two_tone_image_and_binarise_can_invert():
     assert binarise(grey, invert=True).getpixel((5, 5)) == 255  # dark band becomes the light side
 
 
-def test_merge_passes_keeps_the_most_confident_reading_and_every_word():
-    from ocr_text.tesseract import merge_passes
+def test_merge_keeps_the_most_confident_reading_and_every_word():
+    from ocr_text.merge import merge_words
 
     first = [
         OcrWord("BURGFR", 55.0, 10, 10, 100, 30, 1, 1, 1),
@@ -146,7 +153,7 @@ def test_merge_passes_keeps_the_most_confident_reading_and_every_word():
         OcrWord("BURGER", 92.0, 12, 11, 98, 29, 1, 1, 1),
         OcrWord("$3.99", 80.0, 10, 60, 80, 30, 1, 1, 1),
     ]
-    merged = merge_passes([first, second])
+    merged = merge_words([first, second])
     assert sorted(w.text for w in merged) == ["$3.99", "BURGER", "deal"]
     assert words_to_text(merged).splitlines() == ["BURGER deal", "$3.99"]  # lines rebuilt from the boxes
 
@@ -158,9 +165,9 @@ def test_retry_passes_run_only_below_the_word_threshold():
     draw.text((20, 30), "NIGHT SALE", font=font, fill=(235, 235, 235))
     draw.rectangle((0, 160, 900, 300), fill="white")
     draw.text((20, 190), "Open late", font=font, fill="black")
-    once = read_text(image, OcrSettings())
-    retried = read_text(image, OcrSettings(retry_below_words=50))
-    assert read_text(image, OcrSettings(retry_below_words=1)).words == once.words  # enough words: no retry
+    once = read_text(image, TESSERACT)
+    retried = read_text(image, tesseract(retry_below_words=50))
+    assert read_text(image, tesseract(retry_below_words=1)).words == once.words  # enough words: no retry
     for word in once.words:  # merging never loses a region the first pass read
         assert any(
             w.left <= word.left + word.width
@@ -170,7 +177,7 @@ def test_retry_passes_run_only_below_the_word_threshold():
             for w in retried.words
         )
     assert {"NIGHT", "SALE"} <= set(retried.text.split())
-    assert OcrSettings(retry_below_words=5).signature() != OcrSettings().signature()
+    assert tesseract(retry_below_words=5).signature() != TESSERACT.signature()
 
 
 def test_each_scale_is_a_pass_and_their_words_are_merged():
@@ -181,7 +188,7 @@ def test_each_scale_is_a_pass_and_their_words_are_merged():
     draw.text((40, 40), "MEGA", font=ImageFont.truetype(font, 330), fill="black")
     draw.text((40, 1300), "limited offer while stocks last", font=ImageFont.truetype(font, 13), fill="black")
     words = {
-        scales: {w.text.lower() for w in read_text(image, OcrSettings(scales=scales)).words}
+        scales: {w.text.lower() for w in read_text(image, tesseract(scales=scales)).words}
         for scales in [(700,), (2000,), (700, 2000)]
     }
     assert "mega" in words[(700,)] and "stocks" not in words[(700,)]  # small print lost when small
