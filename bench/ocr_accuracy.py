@@ -27,11 +27,12 @@ from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
 from bench.common import ADS377, WORK, write_results
-from bench.readers import ROWS, read_files, row_result, row_settings
+from bench.readers import default_row, grid_rows, read_files, row_result, row_settings
 from dataset.hard_ads import KINDS, generate_hard
 from dataset.synthetic import generate
 from ocr_text import OcrSettings, clean_words, read_text
 from ocr_text.preprocess import DEFAULT_SCALES, prepare_for_ocr, rescale, to_greyscale
+from ocr_text.readers.ppocr import DEFAULT_MODELS
 from ocr_text.readers.tesseract import parse_tesseract_data, run_tesseract
 
 _WORD = re.compile(r"[a-z0-9$]+")
@@ -128,10 +129,11 @@ def summarise(scores: list[dict[str, int]]) -> dict[str, float]:
 
 def reader_rows(files: list[Path], truths: list[str], workers: int) -> dict[str, list]:
     """Each grid row's per-image scores and OCR CPU seconds, every reading done once."""
-    configs = sorted({c for _, row, _ in ROWS for c in row})
+    rows = grid_rows()
+    configs = sorted({c for _, row, _ in rows for c in row})
     readings = {c: read_files(c, {}, files, workers) for c in configs}
     out = {}
-    for label, row, how in ROWS:
+    for label, row, how in rows:
         ocr = row_settings(row, {}).ocr_settings()
         scores = []
         for i, truth in enumerate(truths):
@@ -153,7 +155,7 @@ def hard_case_table(rows: dict[str, list], kinds: list[str]) -> dict[str, dict[s
     return table
 
 
-MERGED, TESS, PP = "tesseract 2 passes + ppocr", "tesseract 2 passes (700+1600)", "ppocr"
+TESS, PP = "tesseract 2 passes (700+1600)", f"ppocr {DEFAULT_MODELS}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     grid = reader_rows([p for p, _ in ads], [a["text"] for _, a in ads], args.workers)
     hard_rows = reader_rows([hard_dir / h.file for h in hard], [h.text for h in hard], args.workers)
     per_kind = hard_case_table(hard_rows, [h.kind for h in hard])
+    merged = default_row()
     md = [
         f"# OCR accuracy: readers on synthetic ads ({len(ads)} sample ads, seeds {args.seeds}; "
         f"{len(hard)} hard ads, {args.per_kind} per kind)",
@@ -195,13 +198,15 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "## Word recall per kind of hard case",
         "",
-        "| kind | Tesseract (2 passes) | PP-OCR | merged (Tesseract 2 passes + PP-OCR) | merged >= better reader |",
+        f"Default readers: {merged}.",
+        "",
+        f"| kind | Tesseract (2 passes) | PP-OCR {DEFAULT_MODELS} | default ({merged}) | default >= better reader |",
         "|---|---|---|---|---|",
     ]
     for kind, row in per_kind.items():
         best = max(row[TESS], row[PP])
-        md.append(f"| {kind} | {row[TESS]:.3f} | {row[PP]:.3f} | {row[MERGED]:.3f} | "
-                  f"{'yes' if row[MERGED] >= best else 'NO'} |")
+        md.append(f"| {kind} | {row[TESS]:.3f} | {row[PP]:.3f} | {row[merged]:.3f} | "
+                  f"{'yes' if row[merged] >= best else 'NO'} |")
     data = {
         "ads": len(ads), "hard_ads": len(hard), "seeds": args.seeds,
         "readers": {label: {**summarise(s), "ocr_cpu_s": round(cpu, 3)} for label, (s, cpu) in grid.items()},

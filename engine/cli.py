@@ -22,7 +22,7 @@ EPILOG = """examples:
   adsearch search "cheap burger deal"            # hybrid search (all channels, RRF fusion)
   adsearch search "Audi A7" --mode keyword -k 5  # BM25 over the OCR text only
   adsearch search --image query.jpg              # query by image
-  adsearch ocr ad.jpg                            # what Tesseract reads in one image
+  adsearch ocr ad.jpg                            # what each OCR reader reads in one image
   adsearch stats                                 # what the collection holds
   adsearch serve                                 # web UI + JSON API on http://127.0.0.1:8000
   adsearch evaluate --queries q.tsv --qrels q.qrels   # MRR, Recall, nDCG, MAP per mode
@@ -94,8 +94,8 @@ def _ocr_options(parser: argparse.ArgumentParser, flag: str = "--ocr-readers") -
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adsearch",
-        description="Hybrid OCR + visual search for image ads: Tesseract text, CLIP, dense and BM25 "
-        "vectors in Qdrant, fused with reciprocal rank fusion.",
+        description="Hybrid OCR + visual search for image ads: OCR text (PP-OCR, Tesseract), CLIP, dense "
+        "and BM25 vectors in Qdrant, fused with reciprocal rank fusion.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -75,7 +75,9 @@ class Settings(BaseSettings):
         description="OCR readers whose words are merged: tesseract, ppocr (comma-separated)",
     )
     ocr_ppocr_models: str | None = Field(
-        None, description="folder with PP-OCR det.onnx, rec.onnx and *dict*.txt (default: the bundled models)"
+        None,
+        description="PP-OCR models: bundled v6-tiny (default), v6-small or v5, or a folder with det.onnx, "
+        "rec.onnx and a *dict*.txt",
     )
     ocr_ppocr_min_confidence: float = 60.0
     ocr_ppocr_det_side: PositiveInt = Field(960, description="PP-OCR detection input: longest side in px")

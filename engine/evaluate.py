@@ -132,7 +132,7 @@ def evaluate(
 def _ranked_keys(library: Library, text: str, mode: str, keys: dict[str, list[str]]) -> dict[str, float]:
     """One query's ranking as {image key: score}, scores falling with rank (ties cannot reorder it)."""
     try:
-        hits = library.search(text, mode=mode, k=RUN_DEPTH).hits
+        hits = library.search(text, mode=mode, k=RUN_DEPTH, snippets=False).hits
     except SearchError:  # e.g. only stopwords for the keyword channel: an empty ranking
         return {}
     ranking: dict[str, float] = {}

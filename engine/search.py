@@ -152,8 +152,10 @@ class Searcher:
         k: int = 10,
         offset: int = 0,
         weights: dict[str, float] | None = None,
+        snippets: bool = True,
     ) -> SearchResponse:
-        """Run one query (text, image, or both) and return ranked hits with explanations."""
+        """Run one query (text, image, or both) and return ranked hits with explanations; without
+        `snippets` the hits carry no matched OCR line (ranking-only callers such as evaluation)."""
         query = (query or "").strip()
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
@@ -171,7 +173,8 @@ class Searcher:
             if not channels:
                 raise SearchError("the query image has no readable text and visual search is unavailable")
         queries = self._embed(channels, text, image, timings)
-        response = self._execute(queries, query_terms(text), k, offset, weights, timings)
+        terms = query_terms(text) if snippets else None
+        response = self._execute(queries, terms, k, offset, weights, timings)
         return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings)
 
     def similar(self, point_id: str, mode: str = "hybrid", k: int = 10) -> SearchResponse:
@@ -194,13 +197,14 @@ class Searcher:
     def _execute(
         self,
         queries: list[ChannelQuery],
-        terms: list[str],
+        terms: list[str] | None,
         k: int,
         offset: int,
         weights: dict[str, float] | None,
         timings: dict[str, float],
     ) -> SearchResponse:
-        """One store call; turns fused + per-channel rankings into explained hits."""
+        """One store call; turns fused + per-channel rankings into explained hits (snippets only
+        when `terms` is not None)."""
         weights = {**self.settings.weights, **(weights or {})}
         start = time.perf_counter()
         result = self.store.search(
@@ -219,7 +223,8 @@ class Searcher:
         hits = []
         for position, hit in enumerate(result.fused, offset + 1):
             payload = hit.payload or {}
-            snippet, matched = best_snippet(payload.get("ocr_text", ""), terms)
+            text = payload.get("ocr_text", "")
+            snippet, matched = best_snippet(text, terms) if terms is not None else ("", [])
             hits.append(
                 Hit(
                     id=hit.id,

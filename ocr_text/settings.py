@@ -8,8 +8,10 @@ from ocr_text.preprocess import DEFAULT_SCALES
 
 PIPELINE_VERSION = "ocr-3"
 READER_NAMES = ("tesseract", "ppocr")
-# Chosen by measurement on ads377 (bench/results/quality.md, docs/decisions.md).
-DEFAULT_READERS: tuple[str, ...] = ("tesseract", "ppocr")
+# Chosen by measurement on ads377: the best-quality reader set whose ingest keeps >= 2 images/s on
+# 2 cores (bench/results/readers.md, docs/decisions.md). Tesseract stays available (and is the
+# fallback when PP-OCR cannot load); `tesseract,ppocr` reads more at about 4x the OCR time.
+DEFAULT_READERS: tuple[str, ...] = ("ppocr",)
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class OcrSettings:
     # PP-OCR
     ppocr_min_confidence: float = 60.0
     ppocr_det_side: int = 960  # detection input: longest side scaled down to this many px
-    ppocr_models: str | None = None  # folder with det.onnx, rec.onnx, dict.txt; None = bundled
+    ppocr_models: str | None = None  # bundled model name (v6-tiny, v6-small, v5) or a folder; None = default
 
     def tesseract_signature(self) -> str:
         retry = f":retry{self.retry_below_words}" if self.retry_below_words else ""

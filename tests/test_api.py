@@ -9,6 +9,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from ocr_text import DEFAULT_READERS
+
 
 @pytest.fixture(scope="module")
 def http(api_server):
@@ -77,7 +79,7 @@ def test_image_metadata_ocr_file_and_thumbnail(http, truth, sample_dir):
     ocr = http.get(f"/api/images/{image_id}/ocr").json()
     assert ocr["words"] and {"text", "confidence", "left", "top", "width", "height"} <= set(ocr["words"][0])
     assert ocr["raw_text"] and ocr["width"] == info["width"]
-    assert ocr["readers"] == info["ocr_readers"] and "tesseract" in ocr["readers"]
+    assert ocr["readers"] == info["ocr_readers"] == list(DEFAULT_READERS)  # read with the defaults
     assert ocr["words_by_reader"] == info["ocr_words_by_reader"] and ocr["errors"] == info["ocr_errors"] == {}
     original = http.get(f"/api/images/{image_id}/file")
     assert original.content == (sample_dir / ad["file"]).read_bytes()

@@ -104,7 +104,7 @@ def test_a_pipeline_change_reprocesses(tmp_path, settings, encoders, sample_dir,
     shutil.copy(sample_dir / truth[0]["file"], folder / "a.png")
     with EdgeStore(tmp_path / "db", "ads") as store:
         ingest([folder], settings, encoders, store, progress=False)
-        changed = settings.with_overrides(ocr_min_confidence=70.0)
+        changed = settings.with_overrides(ocr_min_confidence=70.0, ocr_ppocr_min_confidence=70.0)
         report = ingest([folder], changed, encoders, store, progress=False)
         assert report.ingested == 1 and store.count() == 1
 
@@ -218,3 +218,68 @@ def test_a_killed_ocr_worker_fails_only_its_files_and_the_run_goes_on(
         rerun = ingest([sample_dir / "images"], settings, encoders, store, progress=False)
         assert rerun.ingested == len(report.failed) and not rerun.failed
         assert store.count() == ingested[0].count()
+
+
+def test_changing_the_readers_re_ocrs_old_points_and_only_those(
+    tmp_path, settings, encoders, sample_dir, truth
+):
+    folder = tmp_path / "ads"
+    folder.mkdir()
+    with_text = [a for a in truth if a["text"]][:3]
+    for ad in with_text[:2]:
+        shutil.copy(sample_dir / ad["file"], folder)
+    tesseract_only = settings.with_overrides(ocr_readers=("tesseract",))
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        first = ingest([folder], tesseract_only, encoders, store, progress=False)
+        old = dict(store.scroll())
+        assert first.ingested == 2 and all(p["ocr_readers"] == ["tesseract"] for p in old.values())
+        assert all(w["reader"] == "tesseract" for p in old.values() for w in p["ocr_words"])
+        both = settings.with_overrides(ocr_readers=("tesseract", "ppocr"))
+        second = ingest([folder], both, encoders, store, progress=False)
+        assert second.ingested == 2 and second.unchanged == 0  # old signature: OCR again
+        new = dict(store.scroll())
+        assert set(new) == set(old) and all(p["ocr_readers"] == ["tesseract", "ppocr"] for p in new.values())
+        assert {w["reader"] for p in new.values() for w in p["ocr_words"]} <= {"tesseract", "ppocr"}
+        assert all(
+            sum(p["ocr_words_by_reader"].values()) == len(p["ocr_words"]) for p in new.values()
+        )
+        shutil.copy(sample_dir / with_text[2]["file"], folder)
+        third = ingest([folder], both, encoders, store, progress=False)
+        assert third.ingested == 1 and third.unchanged == 2  # only the new file is read
+        assert {k: v for k, v in dict(store.scroll()).items() if k in new} == new
+
+
+def test_a_reader_failing_during_ingest_is_kept_and_retried(
+    tmp_path, monkeypatch, settings, encoders, sample_dir, truth
+):
+    """A reader that fails on an image leaves the other reader's words stored with the failure
+    recorded; the next run reads that image again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import ocr_text.pipeline as pipeline
+    from engine.ingest import Ingestor
+
+    class Broken:
+        name = "ppocr"
+
+        def read(self, image):
+            raise RuntimeError("model exploded")
+
+    folder = tmp_path / "ads"
+    folder.mkdir()
+    ad = next(a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"])
+    shutil.copy(sample_dir / ad["file"], folder)
+    both = settings.with_overrides(ocr_readers=("tesseract", "ppocr"))
+    real = pipeline.load_reader
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        with monkeypatch.context() as patch:  # OCR in this process, where the broken reader is seen
+            patch.setattr(Ingestor, "_pool", lambda self: ThreadPoolExecutor(max_workers=1))
+            patch.setattr(pipeline, "load_reader", lambda n, s: Broken() if n == "ppocr" else real(n, s))
+            first = ingest([folder], both, encoders, store, progress=False)
+            (payload,) = dict(store.scroll()).values()
+        assert first.ingested == 1 and payload["ocr_errors"] == {"ppocr": "RuntimeError: model exploded"}
+        assert ad["brand"] in payload["ocr_text"] and payload["ocr_readers"] == ["tesseract"]
+        again = ingest([folder], both, encoders, store, progress=False)
+        (payload,) = dict(store.scroll()).values()
+        assert again.ingested == 1 and payload["ocr_errors"] == {}
+        assert payload["ocr_readers"] == ["tesseract", "ppocr"]

@@ -156,10 +156,11 @@ def test_every_reader_failing_is_an_error(monkeypatch):
 
 
 def test_unloadable_ppocr_models_leave_tesseract_alone(tmp_path):
-    settings = OcrSettings(readers=("tesseract", "ppocr"), ppocr_models=str(tmp_path))
-    usable, missing = usable_readers(settings)
-    assert usable.readers == ("tesseract",) and "det.onnx" in missing["ppocr"]
-    assert usable.signature() != settings.signature()
+    for readers in [("tesseract", "ppocr"), ("ppocr",)]:  # with Tesseract, or Tesseract as the fallback
+        settings = OcrSettings(readers=readers, ppocr_models=str(tmp_path))
+        usable, missing = usable_readers(settings)
+        assert usable.readers == ("tesseract",) and "det.onnx" in missing["ppocr"]
+        assert usable.signature() != settings.signature()
 
 
 def test_the_fallback_is_one_clear_line_and_ocr_goes_on(tmp_path):
@@ -181,7 +182,8 @@ def test_ocr_command_shows_each_reader_then_the_merge(tmp_path):
     ad_image([("HELLO WORLD", 40, 40, 70)]).save(image)
     cli = [sys.executable, "-m", "engine.cli", "ocr", str(image)]
     root = Path(__file__).parent.parent
-    out = subprocess.run(cli, capture_output=True, text=True, cwd=root, timeout=120).stdout
+    both = [*cli, "--readers", "tesseract,ppocr"]
+    out = subprocess.run(both, capture_output=True, text=True, cwd=root, timeout=120).stdout
     assert out.index("=== tesseract") < out.index("=== ppocr") < out.index("=== merged")
     one = subprocess.run([*cli, "--readers", "ppocr"], capture_output=True, text=True, cwd=root, timeout=120)
     assert "=== tesseract" not in one.stdout and "=== ppocr" in one.stdout

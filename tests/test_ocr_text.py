@@ -194,4 +194,6 @@ def test_each_scale_is_a_pass_and_their_words_are_merged():
     assert "mega" in words[(700,)] and "stocks" not in words[(700,)]  # small print lost when small
     assert "stocks" in words[(2000,)] and "mega" not in words[(2000,)]  # headline misread when large
     assert {"mega", "limited", "offer", "stocks"} <= words[(700, 2000)]
-    assert OcrSettings(scales=(700,)).signature() != OcrSettings(scales=(700, 2000)).signature()
+    assert tesseract(scales=(700,)).signature() != tesseract(scales=(700, 2000)).signature()
+    pp_only = OcrSettings(readers=("ppocr",))
+    assert OcrSettings(readers=("ppocr",), scales=(700,)).signature() == pp_only.signature()  # unused knob

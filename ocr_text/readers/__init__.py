@@ -5,6 +5,7 @@ Readers are loaded once per process (OCR worker processes keep theirs for the wh
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 from ocr_text.readers.base import Reader, ReaderUnavailable
@@ -27,9 +28,9 @@ def load_reader(name: str, settings: OcrSettings) -> Reader:
 
 
 def usable_readers(settings: OcrSettings) -> tuple[OcrSettings, dict[str, str]]:
-    """`settings` narrowed to the readers that load here, and why each other one does not. Tesseract
-    missing stays an error (it is the reader every installation has); any other reader that cannot
-    load is left out, so OCR goes on with the rest."""
+    """`settings` narrowed to the readers that load here, and why each other one does not. A reader
+    that cannot load is left out and OCR goes on with the rest; when none is left, Tesseract (the
+    reader every installation has) takes over. Tesseract missing is an error when it is needed."""
     missing: dict[str, str] = {}
     for name in settings.readers:
         try:
@@ -38,12 +39,9 @@ def usable_readers(settings: OcrSettings) -> tuple[OcrSettings, dict[str, str]]:
             missing[name] = str(exc)
     if not missing:
         return settings, {}
-    from dataclasses import replace
-
-    kept = tuple(name for name in settings.readers if name not in missing)
-    if not kept:
-        reasons = "; ".join(f"{name}: {why}" for name, why in missing.items())
-        raise ReaderUnavailable(f"no OCR reader can run: {reasons}")
+    kept = tuple(name for name in settings.readers if name not in missing) or ("tesseract",)
+    if "tesseract" in kept:
+        load_reader("tesseract", settings)  # raises TesseractMissingError with the package to install
     return replace(settings, readers=kept), missing
 
 

