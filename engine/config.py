@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     # search
     # Fusion defaults tuned on the ads377 dev sets (bench/results/quality.md): a small RRF k trusts
     # each channel's top ranks; the dense text channel counts 3x.
-    rrf_k: int = 5
+    rrf_k: int = 3
     prefetch_limit: int = 100
     weights: dict[str, float] = Field(default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0})
 
