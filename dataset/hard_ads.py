@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import argparse
 import colorsys
-import json
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from dataset.synthetic import ADS
+from dataset.synthetic import ADS, save_image, write_truth
 
 KINDS: tuple[str, ...] = (
     "photo_background",
@@ -757,12 +756,9 @@ def generate_hard(out: Path, per_kind: int = 6, seed: int = 11) -> list[HardAd]:
     for kind in KINDS:
         for index in range(per_kind):
             image, ad, _ = render(kind, index, seed)
-            if ad.file.endswith(".jpg"):
-                image.save(out / ad.file, quality=88)
-            else:
-                image.save(out / ad.file)
+            save_image(image, out / ad.file, jpeg_quality=88)
             ads.append(ad)
-    (out / "truth.json").write_text(json.dumps([asdict(a) for a in ads], indent=2))
+    write_truth(out, ads)
     return ads
 
 

@@ -208,13 +208,23 @@ def generate(out: str | Path, count: int | None = None, seed: int = 7) -> list[S
         slug = (ad.brand or f"notext-{ad.motif}").lower().replace(" ", "-").replace(".", "")
         ext = ".jpg" if index % 3 == 1 else ".png"
         ad.file = f"images/{index:03d}-{slug}{ext}"
-        if ext == ".jpg":
-            image.save(out / ad.file, quality=90)
-        else:
-            image.save(out / ad.file)
+        save_image(image, out / ad.file, jpeg_quality=90)
         ads.append(ad)
-    (out / "truth.json").write_text(json.dumps([asdict(a) for a in ads], indent=2))
+    write_truth(out, ads)
     return ads
+
+
+def save_image(image: Image.Image, path: Path, jpeg_quality: int) -> None:
+    """PNG or JPEG by the file's suffix (JPEG at the given quality)."""
+    if path.suffix == ".jpg":
+        image.save(path, quality=jpeg_quality)
+    else:
+        image.save(path)
+
+
+def write_truth(out: Path, ads: list) -> None:
+    """truth.json: every ad's record (a dataclass) as a JSON list."""
+    (out / "truth.json").write_text(json.dumps([asdict(a) for a in ads], indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
