@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from engine.config import Settings
 from engine.errors import AdsearchError, ImageError, NotFound, SearchError, StoreError
 from engine.images import decode_image
+from engine.ingest import stored_ocr
 from engine.library import Library
 from engine.search import SearchResponse, parse_weights
 
@@ -36,7 +37,6 @@ MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WE
                "GIF": "image/gif", "TIFF": "image/tiff"}  # fmt: skip
 Mode = Literal["hybrid", "visual", "text", "keyword"]
 ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
-DEFAULT_READER = "tesseract"  # the only reader before there were several: stored words without one are its
 
 
 def get_library(request: Request) -> Library:
@@ -66,20 +66,14 @@ def hits_json(response: SearchResponse) -> dict:
 def ocr_of(payload: dict) -> dict:
     """The OCR words and readers of a payload, filled in for points stored before there were several
     readers: every word has its `reader`, `readers` lists the readers used (in order), `words_by_reader`
-    counts the kept words of each (counted from the words when the payload lacks it), `errors` says
+    counts the kept words of each (the readers in order, then any other a word names), `errors` says
     which readers failed on the image and why."""
-    words = [{**w, "reader": w.get("reader") or DEFAULT_READER} for w in payload.get("ocr_words") or []]
-    readers = list(payload.get("ocr_readers") or [DEFAULT_READER])
-    by_reader = payload.get("ocr_words_by_reader")
-    if by_reader is None:
-        by_reader = dict.fromkeys(readers, 0)
-        for word in words:
-            by_reader[word["reader"]] = by_reader.get(word["reader"], 0) + 1
+    ocr = stored_ocr(payload)  # words stored without a reader are Tesseract's (OcrWord's default)
     return {
-        "readers": readers,
-        "words_by_reader": dict(by_reader),
+        "readers": list(ocr.readers),
+        "words_by_reader": ocr.words_by_reader(),
         "errors": dict(payload.get("ocr_errors") or {}),
-        "words": words,
+        "words": ocr.words_as_dicts(),
     }
 
 

@@ -99,9 +99,7 @@ def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
     except AdsearchError as exc:
         similar_error = str(exc)
     ocr = ocr_of(payload)
-    # the readers in the order they ran, then any other reader the words name (none, normally)
-    seen = [*ocr["words_by_reader"], *(w["reader"] for w in ocr["words"])]
-    readers = list(dict.fromkeys([*ocr["readers"], *seen]))
+    readers = list(ocr["words_by_reader"])  # in the order they ran, then any other a word names
     return render(request, "image.html", id=image_id, p=payload, ocr=ocr, readers=readers, similar=similar,
                   similar_error=similar_error)  # fmt: skip
 

@@ -23,7 +23,7 @@ from engine.encoders import Encoders
 from engine.images import AnalysedImage, ImageError, analyse_image, discover
 from engine.ocr import usable_ocr
 from engine.store import PointData, Store, point_id
-from ocr_text import OcrResult, OcrWord, tesseract_version
+from ocr_text import OcrResult, OcrSettings, OcrWord, tesseract_version
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ class IngestReport:
         )
 
 
-def pipeline_info(settings: Settings, encoders: Encoders) -> dict:
+def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
     """What produced a point; its `signature` changes whenever re-processing would change the point."""
     models = encoders.models()
-    ocr = usable_ocr(settings.ocr_settings()).signature()
+    ocr = ocr_settings.signature()
     precision = encoders.precision
     what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime)
     digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
@@ -90,8 +90,8 @@ class _Pending:
 
 def stored_ocr(payload: dict) -> OcrResult:
     """The OCR result kept in a point's payload."""
-    words = [OcrWord(**w) for w in payload.get("ocr_words", [])]
-    readers = tuple(payload.get("ocr_readers", ["tesseract"]))
+    words = [OcrWord(**w) for w in payload.get("ocr_words") or []]
+    readers = tuple(payload.get("ocr_readers") or ["tesseract"])  # stored before there were readers
     return OcrResult(payload.get("ocr_text", ""), payload.get("ocr_raw_text", ""), words, readers)
 
 
@@ -112,7 +112,7 @@ class Ingestor:
         self.on_error = on_error or (lambda path, reason: log.error("%s: %s", path, reason))
         self.progress = progress
         self.ocr = usable_ocr(settings.ocr_settings())
-        self.pipeline = pipeline_info(settings, encoders)
+        self.pipeline = pipeline_info(self.ocr, encoders)
         self.report = IngestReport()
         self._paths_by_id: dict[str, list[str]] = {}
 
@@ -190,7 +190,7 @@ class Ingestor:
             else:
                 known = payload.get("paths", []) if payload else []
                 self._paths_by_id[pid] = [*known, path] if path not in known else list(known)
-                if payload and self._same_ocr(payload.get("pipeline", {})) and not payload.get("ocr_errors"):
+                if payload and self._same_ocr(payload):
                     item.known_ocr = stored_ocr(payload)
                 todo.append(item)
         return todo
@@ -201,10 +201,13 @@ class Ingestor:
         same = payload.get("pipeline", {}).get("signature") == self.pipeline["signature"]
         return same and not payload.get("ocr_errors")
 
-    def _same_ocr(self, pipeline: dict) -> bool:
+    def _same_ocr(self, payload: dict) -> bool:
+        """The stored OCR can be reused: same OCR settings and Tesseract, and no reader failed."""
+        pipeline = payload.get("pipeline", {})
         return (
             pipeline.get("ocr") == self.pipeline["ocr"]
             and pipeline.get("tesseract") == self.pipeline["tesseract"]
+            and not payload.get("ocr_errors")
         )
 
     def _add_path(self, pid: str, path: str) -> None:

@@ -135,7 +135,7 @@ class PpocrReader:
 
     def __init__(self, models: str | None = None, det_side: int = 960):
         try:
-            import cv2  # noqa: F401  (the geometry below needs it)
+            import cv2  # the geometry below needs it
         except ImportError as exc:
             raise PpocrUnavailable(f"OpenCV is missing (opencv-python-headless): {exc}") from None
         files = find_models(models)
@@ -148,8 +148,6 @@ class PpocrReader:
         self.charset = ["", *chars, " "]  # CTC blank first; a space last (the model's space class)
         self.det_side = det_side
         self.det_params = files.det_params()
-        import cv2
-
         cv2.setNumThreads(1)  # one OCR worker per core
 
     def read(self, image: Image.Image) -> list[OcrWord]:
