@@ -1,56 +1,39 @@
-"""FastAPI app: JSON routes under /api, pages from api.pages, static files. No search logic here."""
+"""FastAPI app: JSON routes under /api, pages from api.pages, static files, and the guards in
+front of them (api.guards). No search logic here."""
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import asdict
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import (
-    Depends,
-    FastAPI,
-    File,
-    Form,
-    Header,
-    HTTPException,
-    Query,
-    Request,
-    UploadFile,
-)
-from fastapi import (
-    Path as PathParam,
-)
+from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
+from api.deps import (
+    ImageId,
+    JobId,
+    LibraryDep,
+    Mode,
+    ocr_of,
+    read_upload,
+    read_uploads,
+    require_key,
+    validate_query,
+)
+from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard
 from engine.config import Settings
 from engine.errors import AdsearchError, ImageError, NotFound, SearchError, StoreError
 from engine.images import decode_image
-from engine.ingest import stored_ocr
 from engine.library import Library
 from engine.search import SearchResponse, parse_weights
 
 STATIC = Path(__file__).parent / "static"
-ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp",
                "GIF": "image/gif", "TIFF": "image/tiff"}  # fmt: skip
-Mode = Literal["hybrid", "visual", "text", "keyword"]
-ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
-
-
-def get_library(request: Request) -> Library:
-    return request.app.state.library
-
-
-LibraryDep = Annotated[Library, Depends(get_library)]
-
-
-def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """Write endpoints: when an API key is configured, the X-API-Key header must carry it."""
-    expected = request.app.state.library.settings.api_key
-    if expected and not (x_api_key and secrets.compare_digest(x_api_key, expected)):
-        raise HTTPException(401, "missing or wrong API key (X-API-Key header)")
+STATUS_OF = [(NotFound, 404), (SearchError, 422), (ImageError, 422), (StoreError, 503), (AdsearchError, 400)]
 
 
 def hits_json(response: SearchResponse) -> dict:
@@ -63,65 +46,37 @@ def hits_json(response: SearchResponse) -> dict:
     return data
 
 
-def ocr_of(payload: dict) -> dict:
-    """The OCR words and readers of a payload, filled in for points stored before there were several
-    readers: every word has its `reader`, `readers` lists the readers used (in order), `words_by_reader`
-    counts the kept words of each (the readers in order, then any other a word names), `errors` says
-    which readers failed on the image and why."""
-    ocr = stored_ocr(payload)  # words stored without a reader are Tesseract's (OcrWord's default)
-    return {
-        "readers": list(ocr.readers),
-        "words_by_reader": ocr.words_by_reader(),
-        "errors": dict(payload.get("ocr_errors") or {}),
-        "words": ocr.words_as_dicts(),
-    }
-
-
-def validate_query(q: str, settings: Settings) -> str:
-    q = q.strip()
-    if not q:
-        raise SearchError("the query is empty")
-    if len(q) > settings.max_query_chars:
-        raise SearchError(f"the query is longer than {settings.max_query_chars} characters")
-    return q
-
-
-async def read_upload(upload: UploadFile, limit: int) -> bytes:
-    """Read an upload, refusing it (413) as soon as it passes `limit` bytes."""
-    data = bytearray()
-    while chunk := await upload.read(1 << 20):
-        data += chunk
-        if len(data) > limit:
-            raise HTTPException(413, f"{upload.filename}: larger than the {limit // 2**20} MiB upload limit")
-    return bytes(data)
-
-
 def create_app(library: Library | None = None, settings: Settings | None = None) -> FastAPI:
     """The app over `library` (or one opened from `settings`)."""
     library = library or Library(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        library.jobs.start()  # finishes uploads a previous run accepted but did not ingest
+        yield
+        library.jobs.stop()
+
     app = FastAPI(
         title="adsearch",
         description="Hybrid OCR + visual search over image ads (Tesseract, PP-OCR, CLIP, Qdrant RRF fusion).",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.library = library
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    status_of = [
-        (NotFound, 404),
-        (SearchError, 422),
-        (ImageError, 422),
-        (StoreError, 503),
-        (AdsearchError, 400),
-    ]
+    # Starlette runs the last added outermost: Host first, then cross-site, then the admission limit.
+    app.add_middleware(AdmissionLimit, limit=library.settings.max_concurrent_requests)
+    app.add_middleware(CrossSiteGuard)
+    app.add_middleware(HostGuard, allowed=library.settings.served_hosts())
 
     @app.exception_handler(AdsearchError)
     async def adsearch_error(request: Request, exc: AdsearchError) -> JSONResponse:
-        status = next(code for kind, code in status_of if isinstance(exc, kind))
+        status = next(code for kind, code in STATUS_OF if isinstance(exc, kind))
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.get("/health")
-    def health(lib: LibraryDep) -> dict:
+    async def health(lib: LibraryDep) -> dict:
+        """Liveness: answered on the event loop, never refused by the admission limit."""
         return {"status": "ok", "images": lib.store.count()}
 
     @app.get("/api/search")
@@ -198,22 +153,40 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         """More like this: the image's own vectors as the query."""
         return hits_json(lib.similar(image_id, mode=mode, k=k))
 
-    @app.post("/api/images", dependencies=[Depends(require_key)])
-    async def upload_images(lib: LibraryDep, files: Annotated[list[UploadFile], File()]) -> dict:
-        """Ingest uploaded images through the same pipeline (stored under the server's data folder)."""
-        if len(files) > lib.settings.max_upload_files:
-            raise HTTPException(413, f"at most {lib.settings.max_upload_files} files per upload")
-        contents = [
-            (f.filename or "upload", await read_upload(f, lib.settings.max_upload_bytes)) for f in files
-        ]
-        from starlette.concurrency import run_in_threadpool
+    @app.post("/api/images", status_code=202, dependencies=[Depends(require_key)])
+    async def upload_images(
+        lib: LibraryDep,
+        files: Annotated[list[UploadFile], File()],
+        response: Response,
+        wait: Annotated[bool, Query(description="answer when the job is done (200), not at once")] = False,
+    ) -> dict:
+        """Accept images for ingest: 202 with the job (status URL in `Location`) once every file is
+        stored durably; ingest runs in the background, one job at a time. Files that are not images
+        fail at once. `wait=true` answers when the job is done, with each file's result."""
+        contents = await read_uploads(files, lib.settings)
+        lib.jobs.start()
+        job = await run_in_threadpool(lib.jobs.submit, contents)
+        if wait:
+            job = await run_in_threadpool(lib.jobs.wait, job.id)
+            response.status_code = 200
+        response.headers["Location"] = f"/api/jobs/{job.id}"
+        return job.public()
 
-        results = await run_in_threadpool(lib.add_uploads, contents)
-        return {"results": [asdict(r) for r in results]}
+    @app.get("/api/jobs")
+    def list_jobs(lib: LibraryDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
+        """The most recent upload jobs, newest first."""
+        return {"jobs": [job.public() for job in lib.jobs.list()[:limit]]}
+
+    @app.get("/api/jobs/{job_id}")
+    def job_status(lib: LibraryDep, job_id: JobId) -> dict:
+        """One upload job: status (queued, running, done, interrupted), progress, counts, and each
+        file's result (ingested, unchanged, failed with the reason, cancelled, or pending)."""
+        return lib.jobs.get(job_id).public()
 
     @app.delete("/api/images/{image_id}", dependencies=[Depends(require_key)])
     def delete_image(lib: LibraryDep, image_id: ImageId) -> dict:
-        """Remove an image from the collection (the original file stays unless it was uploaded here)."""
+        """Remove an image from the collection and cancel its pending uploads (the original file stays
+        unless it was uploaded here)."""
         return lib.delete(image_id)
 
     @app.get("/api/stats")

@@ -1,4 +1,5 @@
-"""Server-rendered pages (Jinja2 + HTMX): search, one image with its OCR boxes, library statistics."""
+"""Server-rendered pages (Jinja2 + HTMX): search, one image with its OCR boxes, uploads with their
+progress, library statistics."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 
-from api.app import ImageId, LibraryDep, Mode, ocr_of, read_upload
+from api.deps import ImageId, JobId, LibraryDep, Mode, key_accepted, ocr_of, read_upload, read_uploads
 from engine.errors import AdsearchError, NotFound
 from engine.images import decode_image
 from engine.search import MODES, term_matches
@@ -102,6 +104,48 @@ def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
     readers = list(ocr["words_by_reader"])  # in the order they ran, then any other a word names
     return render(request, "image.html", id=image_id, p=payload, ocr=ocr, readers=readers, similar=similar,
                   similar_error=similar_error)  # fmt: skip
+
+
+def render_upload(request: Request, lib, job: dict | None = None, error: str | None = None, status_code=200):
+    """The upload page, following `job` when given, with the ten most recent uploads."""
+    settings = lib.settings
+    recent = [j.public() for j in lib.jobs.list()[:10]]
+    return render(request, "upload.html", status_code, job=job, error=error, jobs=recent,
+                  needs_key=bool(settings.api_key), max_files=settings.max_upload_files,
+                  max_mib=settings.max_upload_bytes // 2**20)  # fmt: skip
+
+
+@router.get("/upload")
+def upload_page(request: Request, lib: LibraryDep):
+    return render_upload(request, lib)
+
+
+@router.post("/upload")
+async def upload_form(
+    request: Request,
+    lib: LibraryDep,
+    files: Annotated[list[UploadFile], File()],
+    api_key: Annotated[str | None, Form()] = None,
+):
+    """The page's upload: stored and queued like POST /api/images; the answer follows the job."""
+    if not key_accepted(lib.settings, api_key):
+        return render_upload(request, lib, error="missing or wrong API key", status_code=401)
+    try:
+        contents = await read_uploads(files, lib.settings)
+    except HTTPException as exc:
+        return render_upload(request, lib, error=exc.detail, status_code=exc.status_code)
+    lib.jobs.start()
+    job = await run_in_threadpool(lib.jobs.submit, contents)
+    return render_upload(request, lib, job=job.public())
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, lib: LibraryDep, job_id: JobId):
+    try:
+        job = lib.jobs.get(job_id)
+    except NotFound as exc:
+        return render(request, "error.html", message=str(exc), status_code=404)
+    return render_upload(request, lib, job=job.public())
 
 
 @router.get("/stats")

@@ -7,9 +7,11 @@ rerun skips every image already stored with the current pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +38,7 @@ class IngestReport:
     ingested: int = 0
     unchanged: int = 0
     new_paths: int = 0
+    cancelled: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     ocr_seconds: float = 0.0
@@ -81,6 +84,20 @@ def collection_dims(settings: Settings, encoders: Encoders, store: Store) -> dic
 
 
 @dataclass
+class IngestHooks:
+    """How a caller follows and steers a run: `on_progress(files_done, files_found)` after each file;
+    `cancelled(point_id)` asked, under `write_lock`, just before a point is written (True: drop it);
+    `write_lock` held around every store write, so other writers interleave batch by batch."""
+
+    on_progress: Callable[[int, int], None] | None = None
+    cancelled: Callable[[str], bool] | None = None
+    write_lock: threading.Lock | None = None
+
+    def writing(self):
+        return self.write_lock or contextlib.nullcontext()
+
+
+@dataclass
 class _Pending:
     path: Path
     sha256: str
@@ -105,12 +122,15 @@ class Ingestor:
         store: Store,
         on_error: Callable[[str, str], None] | None = None,
         progress: bool = True,
+        hooks: IngestHooks | None = None,
     ):
         self.settings = settings
         self.encoders = encoders
         self.store = store
         self.on_error = on_error or (lambda path, reason: log.error("%s: %s", path, reason))
         self.progress = progress
+        self.hooks = hooks or IngestHooks()
+        self._done = 0
         self.ocr = usable_ocr(settings.ocr_settings())
         self.pipeline = pipeline_info(self.ocr, encoders)
         self.report = IngestReport()
@@ -121,8 +141,9 @@ class Ingestor:
         from tqdm import tqdm
 
         start = time.perf_counter()
-        self.store.ensure_collection(collection_dims(self.settings, self.encoders, self.store))
-        self._record_metadata()
+        with self.hooks.writing():
+            self.store.ensure_collection(collection_dims(self.settings, self.encoders, self.store))
+            self._record_metadata()
         files = list(discover(paths))
         self.report.found = len(files)
         bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
@@ -131,8 +152,9 @@ class Ingestor:
             self._executor = pool
             self._process(self._pending(files))
         bar.close()
-        self.store.flush()
-        self.store.optimize()
+        with self.hooks.writing():
+            self.store.flush()
+            self.store.optimize()
         self.report.seconds = time.perf_counter() - start
         return self.report
 
@@ -147,7 +169,14 @@ class Ingestor:
     def _fail(self, path: Path | str, reason: str) -> None:
         self.report.failed.append((str(path), reason))
         self.on_error(str(path), reason)
-        self._bar.update(1)
+        self._advance(1)
+
+    def _advance(self, files: int) -> None:
+        """`files` more are finished (written, skipped, failed or cancelled)."""
+        self._done += files
+        self._bar.update(files)
+        if self.hooks.on_progress:
+            self.hooks.on_progress(self._done, self.report.found)
 
     def _pending(self, files: list[Path]) -> Iterator[_Pending]:
         """Files still to process, triaged a chunk at a time as the OCR queue asks for more: no
@@ -169,6 +198,11 @@ class Ingestor:
                 self._fail(path, f"cannot read file ({exc.strerror or exc})")
                 continue
             hashed.append(_Pending(path, hashlib.sha256(data).hexdigest(), len(data)))
+        with self.hooks.writing():
+            return self._split_stored(hashed)
+
+    def _split_stored(self, hashed: list[_Pending]) -> list[_Pending]:
+        """Record new paths of images already stored by this pipeline; return the others."""
         stored = self.store.retrieve([point_id(p.sha256) for p in hashed])
         todo = []
         for item in hashed:
@@ -178,7 +212,7 @@ class Ingestor:
             if pid in self._paths_by_id:  # same bytes seen earlier in this run
                 self._add_path(pid, path)
                 self.report.new_paths += 1
-                self._bar.update(1)
+                self._advance(1)
             elif payload and self._up_to_date(payload):
                 if path not in payload.get("paths", []):
                     payload["paths"] = [*payload.get("paths", []), path]
@@ -186,7 +220,7 @@ class Ingestor:
                     self.report.new_paths += 1
                 else:
                     self.report.unchanged += 1
-                self._bar.update(1)
+                self._advance(1)
             else:
                 known = payload.get("paths", []) if payload else []
                 self._paths_by_id[pid] = [*known, path] if path not in known else list(known)
@@ -267,8 +301,12 @@ class Ingestor:
                     continue
                 self.report.ocr_seconds += analysed.ocr_seconds
                 for reader, reason in analysed.ocr.errors.items():
-                    log.warning("%s: OCR reader %s failed (%s); kept the other readers' words, a rerun "
-                                "tries again", item.path, reader, reason)
+                    log.warning(
+                        "%s: OCR reader %s failed (%s); kept the other readers' words, a rerun tries again",
+                        item.path,
+                        reader,
+                        reason,
+                    )
                 done.append((item, analysed))
             if len(done) >= self.settings.batch_size:
                 self._write(done)
@@ -306,10 +344,13 @@ class Ingestor:
             pid = point_id(item.sha256)
             points.append(PointData(pid, vectors, self._payload(item, analysed, pid, now)))
         start = time.perf_counter()
-        self.store.upsert(points)
+        with self.hooks.writing():
+            kept = [p for p in points if not (self.hooks.cancelled and self.hooks.cancelled(p.id))]
+            self.store.upsert(kept)
         self.report.upsert_seconds += time.perf_counter() - start
-        self.report.ingested += len(points)
-        self._bar.update(len(points))
+        self.report.ingested += len(kept)
+        self.report.cancelled += len(points) - len(kept)
+        self._advance(len(points))
 
     def _payload(self, item: _Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
         ocr = analysed.ocr
@@ -350,6 +391,7 @@ def ingest(
     store: Store,
     on_error: Callable[[str, str], None] | None = None,
     progress: bool = True,
+    hooks: IngestHooks | None = None,
 ) -> IngestReport:
     """Ingest every image under `paths` into `store`; see Ingestor."""
-    return Ingestor(settings, encoders, store, on_error, progress).run(paths)
+    return Ingestor(settings, encoders, store, on_error, progress, hooks).run(paths)

@@ -6,23 +6,21 @@ collection needs beyond search: stored images and their OCR, thumbnails, uploads
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from engine.config import CHANNELS, Settings
-from engine.errors import ImageError, NotFound, SearchError
+from engine.errors import NotFound, SearchError
 from engine.images import decode_image
-from engine.ingest import IngestReport, ingest
+from engine.ingest import IngestHooks, IngestReport, ingest
+from engine.jobs import UploadJobs
 from engine.search import Searcher, SearchResponse
-from engine.store import Store, open_store, point_id
+from engine.store import Store, open_store
 
-FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "WEBP": ".webp", "GIF": ".gif", "TIFF": ".tif"}
 STATS_FIELDS = ["format", "width", "height", "bytes", "ocr_text", "ocr_confidence", "has_text"]
 PIXEL_BUCKETS = [(0.25, "< 0.25 MP"), (0.5, "0.25-0.5 MP"), (1, "0.5-1 MP"), (2, "1-2 MP"), (4, "2-4 MP")]
 BYTE_BUCKETS = [(50, "< 50 KB"), (200, "50-200 KB"), (1024, "0.2-1 MB")]
@@ -30,22 +28,14 @@ WORD_BUCKETS = [(0, "no text"), (5, "1-5 words"), (20, "6-20"), (50, "21-50"), (
 CONFIDENCE_BUCKETS = [(b + 10, f"{b}-{b + 10}") for b in range(0, 90, 10)]
 
 
-@dataclass
-class UploadResult:
-    """What happened to one uploaded file."""
-
-    name: str
-    status: str  # ingested | unchanged | failed
-    id: str | None = None
-    error: str | None = None
-
-
 def _bucket(value: float, buckets: list[tuple[float, str]], last: str) -> str:
     return next((label for limit, label in buckets if value <= limit), last)
 
 
 class Library:
-    """A collection and its encoders. Reads may run concurrently; writes take a lock."""
+    """A collection and its encoders. Reads may run concurrently; one ingest runs at a time, and
+    every store write (an ingest batch, a delete) takes `write_lock`, so a delete waits for at
+    most one batch of a running ingest."""
 
     def __init__(self, settings: Settings, store: Store | None = None, encoders=None):
         self.settings = settings
@@ -55,9 +45,11 @@ class Library:
         self._stats: dict | None = None
         self._load_lock = threading.Lock()
         self.write_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
         self.data_dir = Path(settings.db)
         self.upload_dir = self.data_dir / "uploads"
         self.thumbnail_dir = self.data_dir / "thumbnails"
+        self.jobs = UploadJobs(self)  # uploads: started by the server (`jobs.start()`), not by the CLI
 
     # ------------------------------------------------------------------ models and search
 
@@ -126,60 +118,35 @@ class Library:
         paths: Iterable[str | Path],
         on_error: Callable[[str, str], None] | None = None,
         progress: bool = False,
+        hooks: IngestHooks | None = None,
     ) -> IngestReport:
-        """Ingest files or folders (see engine.ingest); one writer at a time."""
-        with self.write_lock:
-            report = ingest(paths, self.settings, self.encoders, self.store, on_error, progress)
-            self._changed()
+        """Ingest files or folders (see engine.ingest); one ingest at a time, writes under write_lock."""
+        hooks = hooks or IngestHooks()
+        hooks.write_lock = self.write_lock
+        with self._ingest_lock:
+            report = ingest(paths, self.settings, self.encoders, self.store, on_error, progress, hooks)
+            with self.write_lock:
+                self._changed()
         return report
 
-    def add_uploads(self, files: list[tuple[str, bytes]]) -> list[UploadResult]:
-        """Store uploaded images under the data folder (type sniffed from content) and ingest them."""
-        results: list[UploadResult] = []
-        saved: dict[str, Path] = {}
-        for name, data in files:
-            try:
-                decoded = decode_image(data, self.settings.max_image_pixels)
-            except ImageError as exc:
-                results.append(UploadResult(name, "failed", error=str(exc)))
-                continue
-            sha = hashlib.sha256(data).hexdigest()
-            target = self.upload_dir / f"{sha}{FORMAT_SUFFIX.get(decoded.format, '.img')}"
-            if not target.exists():
-                self.upload_dir.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".part")
-                tmp.write_bytes(data)
-                tmp.replace(target)
-            saved[name] = target
-            results.append(UploadResult(name, "pending", id=point_id(sha)))
-        if saved:
-            failures: dict[str, str] = {}
-            before = set(self.store.retrieve([r.id for r in results if r.id]))
-            self.ingest(list(dict.fromkeys(saved.values())), on_error=lambda p, r: failures.__setitem__(p, r))
-            for result in results:
-                if result.status != "pending":
-                    continue
-                error = failures.get(str(saved[result.name]))
-                if error:
-                    result.status, result.error = "failed", error
-                else:
-                    result.status = "unchanged" if result.id in before else "ingested"
-        return results
-
     def delete(self, image_id: str) -> dict:
-        """Remove an image's point; files are deleted only when they are uploads in our own folder."""
+        """Remove an image's point and cancel its pending uploads; files are deleted only when they
+        are uploads in our own folder that nothing else refers to."""
         with self.write_lock:
-            payload = self.get(image_id)
-            self.store.delete([image_id])
-            removed = []
-            for path in map(Path, payload.get("paths", [])):
-                if path.parent.resolve() == self.upload_dir.resolve() and path.is_file():
-                    path.unlink()
-                    removed.append(str(path))
+            payload = self.store.retrieve([image_id]).get(image_id)
+            cancelled = self.jobs.cancel(image_id)
+            if payload is None and not cancelled:
+                raise NotFound(f"no image with id {image_id}")
+            if payload is not None:
+                self.store.delete([image_id])
+            uploads = [f.stored for job in cancelled for f in self.jobs.get(job).files if f.id == image_id]
+            candidates = list(dict.fromkeys([*(payload or {}).get("paths", []), *filter(None, uploads)]))
+            removed = self.jobs.release(candidates)
             for thumb in self.thumbnail_dir.glob(f"{image_id}-*.jpg"):
                 thumb.unlink(missing_ok=True)
             self._changed()
-        return {"id": image_id, "deleted": True, "files_removed": removed}
+        return {"id": image_id, "deleted": payload is not None, "files_removed": removed,
+                "cancelled_uploads": cancelled}  # fmt: skip
 
     def _changed(self) -> None:
         self._searcher = None  # channel availability may have changed
@@ -225,7 +192,10 @@ class Library:
         return self._stats
 
     def close(self) -> None:
-        self.store.close()
+        """Stop the upload runner (an unfinished job runs again at the next start), close the store."""
+        self.jobs.stop()
+        with self.write_lock:
+            self.store.close()
 
     def __enter__(self) -> Library:
         return self

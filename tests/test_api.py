@@ -185,13 +185,14 @@ def test_upload_then_find_then_delete(http, api_library, tmp_path):
         ("files", ("fake.png", b"GIF89a junk")),
     ]
     before = http.get("/health").json()["images"]
-    results = {r["name"]: r for r in http.post("/api/images", files=files).json()["results"]}
+    results = {r["name"]: r for r in http.post("/api/images?wait=true", files=files).json()["results"]}
     assert results["new-ad.png"]["status"] == "ingested" and results["fake.png"]["status"] == "failed"
     new_id = results["new-ad.png"]["id"]
     assert http.get("/health").json()["images"] == before + 1
     stored = http.get(f"/api/images/{new_id}").json()
     assert stored["paths"][0].startswith(str(api_library.upload_dir))
-    again = http.post("/api/images", files=[("files", ("same.png", buffer.getvalue()))]).json()["results"][0]
+    again = http.post("/api/images?wait=true", files=[("files", ("same.png", buffer.getvalue()))])
+    again = again.json()["results"][0]
     assert again["status"] == "unchanged" and again["id"] == new_id
     deleted = http.delete(f"/api/images/{new_id}").json()
     assert deleted["deleted"] and deleted["files_removed"] == stored["paths"][:1]

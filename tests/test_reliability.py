@@ -42,7 +42,7 @@ def test_searches_stay_correct_while_an_upload_ingest_runs(api_server, truth):
 
     def upload():
         with httpx.Client(base_url=api_server, timeout=300) as client:
-            result["response"] = client.post("/api/images", files=uploads)
+            result["response"] = client.post("/api/images?wait=true", files=uploads)
 
     writer = threading.Thread(target=upload)
     answers = []

@@ -1,0 +1,80 @@
+"""What the JSON routes and the pages share: the library dependency, parameter types, the API key
+check, bounded upload reading, and the OCR view of a payload."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Literal
+
+from fastapi import Depends, Header, HTTPException, Request, UploadFile
+from fastapi import Path as PathParam
+
+from engine.config import Settings
+from engine.errors import SearchError
+from engine.ingest import stored_ocr
+from engine.library import Library
+
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+JOB_PATTERN = r"^[0-9a-f]{32}$"
+Mode = Literal["hybrid", "visual", "text", "keyword"]
+ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
+JobId = Annotated[str, PathParam(pattern=JOB_PATTERN, description="upload job id")]
+
+
+def get_library(request: Request) -> Library:
+    return request.app.state.library
+
+
+LibraryDep = Annotated[Library, Depends(get_library)]
+
+
+def key_accepted(settings: Settings, provided: str | None) -> bool:
+    """No API key configured, or `provided` is it (constant-time compare)."""
+    expected = settings.api_key
+    return not expected or bool(provided and secrets.compare_digest(provided, expected))
+
+
+def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Write endpoints: when an API key is configured, the X-API-Key header must carry it."""
+    if not key_accepted(request.app.state.library.settings, x_api_key):
+        raise HTTPException(401, "missing or wrong API key (X-API-Key header)")
+
+
+def validate_query(q: str, settings: Settings) -> str:
+    q = q.strip()
+    if not q:
+        raise SearchError("the query is empty")
+    if len(q) > settings.max_query_chars:
+        raise SearchError(f"the query is longer than {settings.max_query_chars} characters")
+    return q
+
+
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """Read an upload, refusing it (413) as soon as it passes `limit` bytes."""
+    data = bytearray()
+    while chunk := await upload.read(1 << 20):
+        data += chunk
+        if len(data) > limit:
+            raise HTTPException(413, f"{upload.filename}: larger than the {limit // 2**20} MiB upload limit")
+    return bytes(data)
+
+
+async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each uploaded file, within the per-request file count and per-file size."""
+    if len(files) > settings.max_upload_files:
+        raise HTTPException(413, f"at most {settings.max_upload_files} files per upload")
+    return [(f.filename or "upload", await read_upload(f, settings.max_upload_bytes)) for f in files]
+
+
+def ocr_of(payload: dict) -> dict:
+    """The OCR words and readers of a payload, filled in for points stored before there were several
+    readers: every word has its `reader`, `readers` lists the readers used (in order), `words_by_reader`
+    counts the kept words of each (the readers in order, then any other a word names), `errors` says
+    which readers failed on the image and why."""
+    ocr = stored_ocr(payload)  # words stored without a reader are Tesseract's (OcrWord's default)
+    return {
+        "readers": list(ocr.readers),
+        "words_by_reader": ocr.words_by_reader(),
+        "errors": dict(payload.get("ocr_errors") or {}),
+        "words": ocr.words_as_dicts(),
+    }
