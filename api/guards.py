@@ -100,24 +100,36 @@ def cross_site_reason(headers: dict[str, str]) -> str | None:
 
 class AdmissionLimit:
     """At most `limit` requests in progress; the next one gets 503 with Retry-After at once instead
-    of waiting in a queue that would make every answer late. Paths under `exempt` (health checks,
-    static files, job status) are never refused."""
+    of waiting in a queue that would make every answer late. Cheap answers are never refused: paths
+    under `exempt` (health, static files, job status) and image files and thumbnails, which a results
+    page loads by the dozen."""
 
     def __init__(
-        self, app, limit: int, exempt: tuple[str, ...] = ("/health", "/static/", "/api/jobs", "/jobs/")
+        self,
+        app,
+        limit: int,
+        exempt: tuple[str, ...] = ("/health", "/static/", "/api/jobs", "/jobs/"),
+        exempt_endings: tuple[str, ...] = ("/thumbnail", "/file"),
     ):
         self.app = app
         self.limit = limit
         self.exempt = exempt
+        self.exempt_endings = exempt_endings
         self.active = 0
-        self.refused = 0
+
+    def _counted(self, scope) -> bool:
+        path = scope["path"]
+        return (
+            scope["type"] == "http"
+            and not path.startswith(self.exempt)
+            and not path.endswith(self.exempt_endings)
+        )
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if not self._counted(scope):
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:
-            self.refused += 1
             detail = f"server busy: {self.active} requests in progress; retry in a second"
             await _refuse(send, 503, detail, {"retry-after": "1"})
             return
