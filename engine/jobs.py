@@ -74,6 +74,7 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None  # why the last run stopped early (it is run again at the next start)
+    stored_before: list[str] | None = None  # ids already in the collection when the job first ran
     done: int = 0  # files finished in the current run (progress; not journaled)
     total: int = 0
 
@@ -300,13 +301,15 @@ class UploadJobs:
     def _run(self, job: Job) -> None:
         """Ingest the job's pending files, then record each file's result and release the uploads
         that ended up in no image (failed or cancelled)."""
-        with self._lock:
-            job.status, job.started_at, job.error, job.done = "running", _now(), None, 0
-            job.done = sum(f.status != "pending" for f in job.files)
-            self._journal(job)
-            pending = [f for f in job.files if f.status == "pending"]
         lib = self.library
-        before = set(lib.store.retrieve([f.id for f in pending]))
+        with self._lock:
+            pending = [f for f in job.files if f.status == "pending"]
+            if job.stored_before is None:  # first run; a rerun after a crash keeps the first answer
+                job.stored_before = sorted(lib.store.retrieve([f.id for f in pending]))
+            job.status, job.started_at, job.error = "running", _now(), None
+            job.done = len(job.files) - len(pending)
+            self._journal(job)
+        before = set(job.stored_before)
         failures: dict[str, str] = {}
         paths = list(dict.fromkeys(f.stored for f in pending))
         hooks = IngestHooks(
