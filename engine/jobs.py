@@ -192,10 +192,10 @@ class UploadJobs:
             return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
-        """Block until the job is done (or `timeout` seconds pass); return it."""
+        """Block until the job is done or interrupted (or `timeout` seconds pass); return it."""
         job = self.get(job_id)
         with self._lock:
-            self._lock.wait_for(lambda: job.status == "done" or self._stopping, timeout)
+            self._lock.wait_for(lambda: job.status not in ("queued", "running") or self._stopping, timeout)
         return job
 
     def cancel(self, image_id: str) -> list[str]:
