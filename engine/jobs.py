@@ -136,6 +136,7 @@ class UploadJobs:
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._recovered = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -145,7 +146,9 @@ class UploadJobs:
         with self._lock:
             if self._thread is not None:
                 return
-            self._recover()
+            if not self._recovered:  # once per process: after that, memory is the truth
+                self._recover()
+                self._recovered = True
             self._stopping = False
             self._thread = threading.Thread(target=self._run_forever, name="upload-jobs", daemon=True)
             self._thread.start()
