@@ -3,6 +3,7 @@ fusion for the ranking, each channel alone for the explanation), hits with per-c
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,10 @@ _SNIPPET_CHARS = 160
 
 
 def parse_weights(text: str | None) -> dict[str, float]:
-    """'image=1,text=2,keywords=0.5' -> {channel: weight}; unknown channels or bad numbers raise."""
+    """'image=1,text=2,keywords=0.5' -> {channel: weight}; unknown or repeated channels, numbers that are
+    not finite or outside 0..MAX_WEIGHT, and every channel at 0, raise SearchError."""
+    from engine.config import MAX_WEIGHT  # (could join the CHANNELS import at the top)
+
     weights: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         name, sep, value = part.partition("=")
@@ -42,12 +46,17 @@ def parse_weights(text: str | None) -> dict[str, float]:
             raise SearchError(
                 f"bad weight '{part}': use channel=number with channel in {', '.join(CHANNELS)}"
             )
+        if name in weights:
+            raise SearchError(f"bad weight '{part}': channel {name} is given twice")
         try:
-            weights[name] = float(value)
+            weight = float(value)
         except ValueError:
-            raise SearchError(f"bad weight '{part}': '{value}' is not a number") from None
-        if weights[name] < 0:
-            raise SearchError(f"bad weight '{part}': weights must be >= 0")
+            raise SearchError(f"bad weight '{part}': '{value.strip()}' is not a number") from None
+        if not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
+            raise SearchError(f"bad weight '{part}': weights are finite numbers from 0 to {MAX_WEIGHT:g}")
+        weights[name] = weight
+    if len(weights) == len(CHANNELS) and not any(weights.values()):
+        raise SearchError("bad weights: every channel is 0; give at least one a weight > 0")
     return weights
 
 
@@ -102,13 +111,30 @@ def best_snippet(ocr_text: str, terms: list[str]) -> tuple[str, list[str]]:
     lines = [line for line in (ocr_text or "").splitlines() if line.strip()]
     if not lines:
         return "", []
+    terms = [t for t in terms if len(t) > 1]
     best, best_terms = lines[0], []
     for line in lines:
-        words = [w.lower() for w in _TOKEN.findall(line)]
-        matched = [t for t in terms if len(t) > 1 and any(term_matches(t, w) for w in words)]
+        matched = _matched_terms(terms, line.lower())
         if len(matched) > len(best_terms):
             best, best_terms = line, matched
     return best[:_SNIPPET_CHARS], best_terms
+
+
+def _matched_terms(terms: list[str], line: str) -> list[str]:
+    """The terms that `term_matches` some word of a lower-cased line. A 4+ letter term found in the
+    line lies inside one of its words (terms are made of word characters), so the words are split
+    out only for the other cases."""
+    matched, words = [], None
+    for term in terms:
+        if len(term) >= 4 and term in line:
+            matched.append(term)
+            continue
+        if words is None:
+            words = set(_TOKEN.findall(line))
+            long_words = [w for w in words if len(w) >= 4]
+        if term in words or (len(term) >= 4 and any(w in term for w in long_words)):
+            matched.append(term)
+    return matched
 
 
 class Searcher:
