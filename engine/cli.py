@@ -143,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, help="port (default 8000)")
+    p.add_argument(
+        "--allowed-hosts",
+        help="comma-separated Host names to answer besides 127.0.0.1, localhost, [::1] and the bound "
+        "address, e.g. ads.example.org (env ADSEARCH_ALLOWED_HOSTS); other Host headers get 400, "
+        "which stops DNS-rebinding attacks",
+    )
+    p.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        help="requests worked on at once (default 16); the excess gets 503 with Retry-After at once",
+    )
     _store_options(p)
     _model_options(p)
     _ocr_options(p)
@@ -204,7 +215,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     fields = [
         "db", "collection", "qdrant_url", "qdrant_api_key", "shard_number", "replication_factor",
         "clip_model", "text_model", "require_visual", "clip_precision", "text_precision", "workers",
-        "batch_size", "host", "port",
+        "batch_size", "host", "port", "allowed_hosts", "max_concurrent_requests",
     ]  # fmt: skip
     overrides = {f: getattr(args, f, None) for f in fields}
     if getattr(args, "ocr_readers", None) is not None:
@@ -267,11 +278,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     from engine.images import decode_image
     from engine.search import parse_weights
 
-    settings = _settings(args)
+    # every check on the arguments comes before the store is opened and the models are loaded
     if not 1 <= args.k <= 1000:
-        raise UsageError("-k must be between 1 and 1000")
-    image = decode_image(args.image.read_bytes(), settings.max_image_pixels).image if args.image else None
+        raise UsageError(f"-k must be between 1 and 1000, not {args.k}")
+    if not 0 <= args.offset <= 10_000:
+        raise UsageError(f"--offset must be between 0 and 10000, not {args.offset}")
     weights = parse_weights(args.weights)
+    settings = _settings(args)
+    image = decode_image(args.image.read_bytes(), settings.max_image_pixels).image if args.image else None
     with _library(settings, need_collection=True) as library:
         response = library.search(
             args.query, image=image, mode=args.mode, k=args.k, offset=args.offset, weights=weights
@@ -314,12 +328,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from engine.evaluate import evaluate, read_qrels, read_queries, report_markdown, write_report
     from engine.search import MODES
 
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    modes = list(dict.fromkeys(m.strip() for m in args.modes.split(",") if m.strip()))  # each once
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise UsageError(f"unknown mode(s) {', '.join(unknown)}: use {', '.join(MODES)}")
+    if not modes:
+        raise UsageError(f"--modes names no mode: use one or more of {', '.join(MODES)}")
     if not 1 <= args.k <= 100:
-        raise UsageError("-k must be between 1 and 100")
+        raise UsageError(f"-k must be between 1 and 100, not {args.k}")
     queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
     settings = _settings(args)
     with _library(settings, need_collection=True) as library:
@@ -380,8 +396,8 @@ def _store_at(location: str, settings: Settings):
 def cmd_migrate(args: argparse.Namespace) -> int:
     from engine.migrate import copy_collection
 
-    if args.batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
+    if not 1 <= args.batch_size <= 1024:  # a bigger request can pass a Qdrant server's 32 MB limit
+        raise UsageError(f"--batch-size must be between 1 and 1024, not {args.batch_size}")
     if os.path.abspath(args.source) == os.path.abspath(args.target) and not args.to_collection:
         raise UsageError("--from and --to are the same store")
     base = _settings(args)
@@ -425,6 +441,29 @@ COMMANDS = {
 }
 
 
+def _option_for(parser: argparse.ArgumentParser, command: str, field: str) -> str | None:
+    """The option of `command` that sets the Settings field `field` (e.g. --batch-size), if any."""
+    if field == "weights":  # `search --weights` weighs one query; it never reaches Settings.weights
+        return None
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            for option in action.choices[command]._actions:
+                if option.dest == field and option.option_strings:
+                    return max(option.option_strings, key=len)
+    return None
+
+
+def _bad_value(error: dict, parser: argparse.ArgumentParser, command: str) -> str:
+    """One line for one pydantic error: which option / environment variable, and why."""
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return f"bad settings: {reason}"
+    field, *inside = error["loc"]
+    name = f"ADSEARCH_{str(field).upper()}" + "".join(f"[{part}]" for part in inside)
+    option = _option_for(parser, command, str(field))
+    return f"bad value for {option} / {name}: {reason}" if option else f"bad setting {name}: {reason}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `adsearch` console script."""
     from pydantic import ValidationError
@@ -432,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ocr_text import TesseractMissingError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     _quiet_libraries(args.verbose)
     try:
         return COMMANDS[args.command](args)
@@ -445,10 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     except IsADirectoryError as exc:
         print(f"adsearch: error: {exc.filename}: is a folder; give one image file", file=sys.stderr)
         return 2
-    except ValidationError as exc:  # a bad ADSEARCH_* environment variable
+    except ValidationError as exc:  # a bad ADSEARCH_* environment variable or a bad option value
         for error in exc.errors():
-            field = str(error["loc"][0]).upper() if error["loc"] else "?"
-            print(f"adsearch: error: bad setting ADSEARCH_{field}: {error['msg']}", file=sys.stderr)
+            print(f"adsearch: error: {_bad_value(error, parser, args.command)}", file=sys.stderr)
         return 2
     except SettingsError as exc:  # an ADSEARCH_* variable that is not even parseable (e.g. not JSON)
         print(f"adsearch: error: bad setting: {exc} (lists are JSON, e.g. '[700, 1600]')", file=sys.stderr)

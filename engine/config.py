@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,10 @@ DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 CHANNELS = ("image", "text", "keywords")
 Precision = Literal["int8", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+# Qdrant's weighted RRF adds 1/(k + rank/w - 1) per channel (rank from 1) in float32: a weight past
+# about 1000 changes nothing when k > 1 and near float32's limit ties every score; with k = 1 the top
+# score is about w, so 1e39 gives inf (null in JSON). Weights are therefore 0..MAX_WEIGHT.
+MAX_WEIGHT = 1000.0
 
 
 def parse_readers(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -51,7 +56,9 @@ class Settings(BaseSettings):
 
     # models
     clip_model: str = DEFAULT_CLIP_MODEL
-    clip_dim: int = Field(512, description="image vector size used when the CLIP weights cannot be loaded")
+    clip_dim: int = Field(
+        512, ge=1, le=65536, description="image vector size used when the CLIP weights cannot be loaded"
+    )
     require_visual: bool = False
     # Query encoding is bound by memory bandwidth (every weight read once per short query): smaller
     # weights are faster. Chosen per model on measured speed and quality (docs/decisions.md).
@@ -64,9 +71,15 @@ class Settings(BaseSettings):
     )
     text_model: str = DEFAULT_TEXT_MODEL
     sparse_model: str = DEFAULT_SPARSE_MODEL
-    bm25_avg_len: float = Field(40.0, description="average OCR text length in tokens, for BM25 length norm")
+    bm25_avg_len: float = Field(
+        40.0,
+        gt=0,
+        le=1_000_000,
+        allow_inf_nan=False,
+        description="average OCR text length in tokens, for BM25 length norm",
+    )
     keyword_ngram: int = Field(
-        4, description="character n-grams added to BM25 (OCR-error tolerance); 0 = off"
+        4, ge=0, le=10, description="character n-grams added to BM25 (OCR-error tolerance); 0 = off"
     )
 
     # OCR
@@ -79,44 +92,99 @@ class Settings(BaseSettings):
         description="PP-OCR models: bundled v6-tiny (default), v6-small or v5, or a folder with det.onnx, "
         "rec.onnx and a *dict*.txt",
     )
-    ocr_ppocr_min_confidence: float = 60.0
-    ocr_ppocr_det_side: PositiveInt = Field(960, description="PP-OCR detection input: longest side in px")
+    ocr_ppocr_min_confidence: float = Field(60.0, ge=0, le=100, allow_inf_nan=False)
+    ocr_ppocr_det_side: PositiveInt = Field(
+        960, ge=32, le=8192, description="PP-OCR detection input: longest side in px"
+    )
     ocr_lang: str = "eng"
-    ocr_psm: int = 11
-    ocr_min_confidence: float = 60.0
-    ocr_scales: tuple[PositiveInt, ...] = Field(
+    ocr_psm: int = Field(11, ge=0, le=13, description="Tesseract page segmentation mode (0-13)")
+    ocr_min_confidence: float = Field(60.0, ge=0, le=100, allow_inf_nan=False)
+    ocr_scales: tuple[Annotated[int, Field(ge=1, le=10_000)], ...] = Field(
         (700, 1600),
         min_length=1,
+        max_length=8,
         description="one Tesseract pass per short-side size in px, merged by confidence (env: JSON list)",
     )
     ocr_retry_below_words: int = Field(
-        0, description="images with fewer words than this get 2 more OCR passes (binarised, inverted)"
+        0, ge=0, description="images with fewer words than this get 2 more OCR passes (binarised, inverted)"
     )
 
     # ingest
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 16
-    max_image_pixels: int = Field(120_000_000, description="larger images are refused as decompression bombs")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="OCR processes")
+    batch_size: int = Field(16, ge=1, le=1024, description="images per encoding/upsert batch")
+    max_image_pixels: int = Field(
+        120_000_000, ge=1, description="larger images are refused as decompression bombs"
+    )
 
     # search
     # Fusion defaults tuned on the ads377 dev sets (bench/results/quality.md): a small RRF k trusts
     # each channel's top ranks; the dense text channel counts 3x.
-    rrf_k: int = 3
-    prefetch_limit: int = 100
+    rrf_k: int = Field(3, ge=1, le=10_000)
+    prefetch_limit: int = Field(100, ge=1, le=10_000)
     weights: dict[str, float] = Field(default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0})
 
     # HTTP API (adsearch serve)
     host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes the server to the network")
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     api_key: str | None = Field(None, description="when set, write endpoints require it (X-API-Key header)")
-    max_upload_bytes: int = 20 * 2**20
-    max_upload_files: int = 50
-    max_query_chars: int = 500
+    max_upload_bytes: int = Field(20 * 2**20, ge=1)
+    max_upload_files: int = Field(50, ge=1)
+    max_query_chars: int = Field(500, ge=1)
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Host header names the server answers besides the loopback names and the bound "
+        "address (comma-separated; '*' answers any host, which re-opens DNS rebinding)",
+    )
+    max_concurrent_requests: int = Field(
+        16,
+        ge=1,
+        description="requests the server works on at once (searches, pages, uploads); more get 503 with "
+        "Retry-After at once instead of queueing",
+    )
 
     @field_validator("ocr_readers", mode="before")
     @classmethod
     def _split_readers(cls, value):
         return parse_readers(value)
+
+    @field_validator("ocr_scales")
+    @classmethod
+    def _distinct_scales(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(value))  # a repeated size would only repeat the same OCR pass
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_reach(cls, value: int) -> int:
+        limit = max(32, 4 * (os.cpu_count() or 1))
+        if value > limit:
+            raise ValueError(f"at most {limit} worker processes on this machine (each loads the OCR models)")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [name for name in value if name not in CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown channel(s) {', '.join(unknown)}; known: {', '.join(CHANNELS)}")
+        for name, weight in value.items():
+            if not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
+                raise ValueError(
+                    f"weight of {name} is {weight}: weights are numbers from 0 to {MAX_WEIGHT:g}"
+                )
+        if not any(value.get(name, 1.0) > 0 for name in CHANNELS):  # unnamed channels weigh 1
+            raise ValueError("every channel has weight 0: give at least one a weight > 0")
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value):
+        names = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+
+    def served_hosts(self) -> tuple[str, ...]:
+        """Host names the HTTP server answers: loopback, the bound address, and `allowed_hosts`."""
+        names = ["127.0.0.1", "localhost", "::1", self.host.lower().strip("[]"), *self.allowed_hosts]
+        return tuple(dict.fromkeys(n for n in names if n not in ("0.0.0.0", "::")))
 
     def onnx_cache(self) -> Path | None:
         """Folder for exported ONNX towers, or None when the PyTorch path is asked for."""
@@ -137,5 +205,7 @@ class Settings(BaseSettings):
         )
 
     def with_overrides(self, **overrides) -> Settings:
-        """A copy with the given non-None values replaced (how CLI flags win over the environment)."""
-        return self.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        """A validated copy with the given non-None values replaced (how CLI flags win over the
+        environment); a bad value raises pydantic's ValidationError, as a bad environment variable does."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        return type(self).model_validate({**self.model_dump(), **values})
