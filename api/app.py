@@ -49,6 +49,7 @@ def hits_json(response: SearchResponse) -> dict:
 def create_app(library: Library | None = None, settings: Settings | None = None) -> FastAPI:
     """The app over `library` (or one opened from `settings`)."""
     library = library or Library(settings or Settings())
+    limits = library.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -61,6 +62,9 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         description="Hybrid OCR + visual search over image ads (Tesseract, PP-OCR, CLIP, Qdrant RRF fusion).",
         version="0.1.0",
         lifespan=lifespan,
+        # Refuse oversized bodies while they stream in, before anything is spooled to disk.
+        max_body_size=limits.max_upload_files * (limits.max_upload_bytes + 2**16),
+        form_limits={"max_files": limits.max_upload_files, "max_fields": 16},
     )
     app.state.library = library
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -93,7 +97,11 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         response = lib.search(query, mode=mode, k=k, offset=offset, weights=parse_weights(weights))
         return hits_json(response)
 
-    @app.post("/api/search/image")
+    @app.post(
+        "/api/search/image",
+        max_body_size=library.settings.max_upload_bytes + 2**16,
+        form_limits={"max_files": 1, "max_fields": 8},
+    )
     async def search_image(
         lib: LibraryDep,
         file: Annotated[UploadFile, File(description="query image")],

@@ -31,7 +31,7 @@ LibraryDep = Annotated[Library, Depends(get_library)]
 def key_accepted(settings: Settings, provided: str | None) -> bool:
     """No API key configured, or `provided` is it (constant-time compare)."""
     expected = settings.api_key
-    return not expected or bool(provided and secrets.compare_digest(provided, expected))
+    return not expected or bool(provided and secrets.compare_digest(provided.encode(), expected.encode()))
 
 
 def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     # storage
     db: Path = Field(Path("adsearch-data"), description="folder of the embedded store")
-    collection: str = "ads"
+    collection: str = Field("ads", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="letters, digits, _ and -")
     qdrant_url: str | None = Field(None, description="use a Qdrant server instead of the embedded store")
     qdrant_api_key: str | None = None
     shard_number: int | None = Field(

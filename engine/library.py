@@ -21,6 +21,7 @@ from engine.jobs import UploadJobs
 from engine.search import Searcher, SearchResponse
 from engine.store import Store, open_store
 
+THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
 STATS_FIELDS = ["format", "width", "height", "bytes", "ocr_text", "ocr_confidence", "has_text"]
 PIXEL_BUCKETS = [(0.25, "< 0.25 MP"), (0.5, "0.25-0.5 MP"), (1, "0.5-1 MP"), (2, "1-2 MP"), (4, "2-4 MP")]
 BYTE_BUCKETS = [(50, "< 50 KB"), (200, "50-200 KB"), (1024, "0.2-1 MB")]
@@ -99,7 +100,9 @@ class Library:
         raise NotFound(f"the original file of image {image_id} is no longer on disk")
 
     def thumbnail(self, image_id: str, size: int = 256) -> Path:
-        """A JPEG thumbnail at most `size` px on its long side, made once and cached on disk."""
+        """A JPEG thumbnail at most `size` px on its long side (rounded up to one of THUMBNAIL_SIZES,
+        so a client cannot fill the cache with every size), made once and cached on disk."""
+        size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
         target = self.thumbnail_dir / f"{image_id}-{size}.jpg"
         if not target.exists():
             decoded = decode_image(self.original(image_id).read_bytes(), self.settings.max_image_pixels)

@@ -232,10 +232,13 @@ class Searcher:
         """One store call; turns fused + per-channel rankings into explained hits (snippets only
         when `terms` is not None)."""
         weights = {**self.settings.weights, **(weights or {})}
+        used = [weights.get(q.channel, 1.0) for q in queries]
+        if len(queries) > 1 and not any(used):
+            raise SearchError("every channel this search uses has weight 0: give one a weight > 0")
         start = time.perf_counter()
         result = self.store.search(
             queries,
-            weights=[weights.get(q.channel, 1.0) for q in queries],
+            weights=used,
             limit=k,
             offset=offset,
             prefetch_limit=max(self.settings.prefetch_limit, k + offset),

@@ -356,11 +356,6 @@ def test_api_integer_parameters_refuse_non_integers_and_out_of_range(http, path,
     assert response.json()["detail"][0]["loc"][-1] == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole in api/deps.py key_accepted: secrets.compare_digest raises TypeError on a non-ASCII "
-    "str, so such an X-API-Key (or upload-page api_key) gets 500; compare UTF-8 bytes instead",
-)
 def test_a_non_ascii_api_key_is_refused_not_a_server_error(http, api_library):
     api_library.settings = api_library.settings.with_overrides(api_key="s3cret")
     try:
@@ -369,3 +364,22 @@ def test_a_non_ascii_api_key_is_refused_not_a_server_error(http, api_library):
         assert response.status_code == 401
     finally:
         api_library.settings = api_library.settings.with_overrides(api_key="")
+
+
+def test_thumbnail_sizes_round_up_to_a_few_cached_sizes(api_library):
+    image_id = next(iter(api_library.store.scroll(batch=1, fields=["sha256"])))[0]
+    assert api_library.thumbnail(image_id, 100) == api_library.thumbnail(image_id, 128)
+    assert api_library.thumbnail(image_id, 1000).name.endswith("-1024.jpg")
+    assert api_library.thumbnail(image_id, 32).name.endswith("-64.jpg")
+
+
+def test_a_search_whose_used_channels_all_weigh_zero_is_refused(searcher):
+    with pytest.raises(SearchError, match="weight 0"):
+        searcher.search("car", weights={"image": 0.0, "text": 0.0, "keywords": 0.0})
+    assert searcher.search("car", mode="text", weights={"text": 0.0}).hits  # one channel: no fusion
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", "x" * 65, "ads."])
+def test_collection_names_that_would_leave_the_store_folder_are_refused(name):
+    with pytest.raises(ValidationError):
+        Settings(collection=name)
