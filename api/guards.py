@@ -118,12 +118,10 @@ class AdmissionLimit:
         self.active = 0
 
     def _counted(self, scope) -> bool:
+        if scope["type"] != "http":  # lifespan messages have no path and must reach the app
+            return False
         path = scope["path"]
-        return (
-            scope["type"] == "http"
-            and not path.startswith(self.exempt)
-            and not path.endswith(self.exempt_endings)
-        )
+        return not path.startswith(self.exempt) and not path.endswith(self.exempt_endings)
 
     async def __call__(self, scope, receive, send) -> None:
         if not self._counted(scope):

@@ -237,6 +237,8 @@ class UploadJobs:
     def _recover(self) -> None:
         """Load the journal; requeue unfinished jobs (oldest first); prune old ones; sweep orphans."""
         jobs = []
+        for path in self.journal_dir.glob(".*.part") if self.journal_dir.is_dir() else []:
+            path.unlink(missing_ok=True)  # a journal write cut short: its previous version stands
         for path in self.journal_dir.glob("*.json") if self.journal_dir.is_dir() else []:
             try:
                 jobs.append(Job.from_record(json.loads(path.read_text())))
@@ -249,6 +251,8 @@ class UploadJobs:
             (self.journal_dir / f"{old.id}.json").unlink(missing_ok=True)
             jobs.remove(old)
         for job in jobs:
+            if job.id in self._jobs:
+                continue  # submitted by this process before start(): memory already has it
             job.total = len(job.files)
             self._jobs[job.id] = job
             if job.status in UNFINISHED:
@@ -312,7 +316,7 @@ class UploadJobs:
             job.status, job.started_at, job.error = "running", _now(), None
             job.done = len(job.files) - len(pending)
             self._journal(job)
-        before = set(job.stored_before)
+        seen = set(job.stored_before)  # stored before the job, then as each entry is reported
         failures: dict[str, str] = {}
         paths = list(dict.fromkeys(f.stored for f in pending))
         hooks = IngestHooks(
@@ -325,7 +329,8 @@ class UploadJobs:
                 if entry.status != "pending":
                     continue  # cancelled meanwhile
                 entry.error = failures.get(entry.stored)
-                entry.status = "failed" if entry.error else "unchanged" if entry.id in before else "ingested"
+                entry.status = "failed" if entry.error else "unchanged" if entry.id in seen else "ingested"
+                seen.add(entry.id)
             for entry in job.files:
                 if entry.status in ("failed", "cancelled") and entry.stored:
                     self._release(Path(entry.stored))  # ended in no image

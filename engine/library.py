@@ -47,7 +47,7 @@ class Library:
         self._load_lock = threading.Lock()
         self.write_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
-        self.data_dir = Path(settings.db)
+        self.data_dir = Path(settings.db).resolve()  # stored paths are absolute: compare like with like
         self.upload_dir = self.data_dir / "uploads"
         self.thumbnail_dir = self.data_dir / "thumbnails"
         self.jobs = UploadJobs(self)  # uploads: started by the server (`jobs.start()`), not by the CLI
