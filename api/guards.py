@@ -32,11 +32,11 @@ def origin_netloc(origin: str) -> str:
     return host if port is None or str(port) == DEFAULT_PORTS.get(parts.scheme) else f"{host}:{port}"
 
 
-def _netloc(host_header: str) -> str:
+def _host_netloc(host_header: str, scheme: str) -> str:
+    """A Host header as origin_netloc would write it for an origin with `scheme`."""
     host = host_header.strip().lower()
-    for port in DEFAULT_PORTS.values():
-        host = host.removesuffix(f":{port}")
-    return host
+    default = DEFAULT_PORTS.get(scheme)
+    return host.removesuffix(f":{default}") if default else host
 
 
 def _headers(scope) -> dict[str, str]:
@@ -57,10 +57,11 @@ class HostGuard:
 
     def __init__(self, app, allowed: tuple[str, ...]):
         self.app = app
-        self.allowed = frozenset(h.strip("[]").lower() for h in allowed)
+        self.allowed = frozenset(host_name(h) for h in allowed)  # 'name:8443' and '[::1]' -> name
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and "*" not in self.allowed:
+        # /health is left out: it reveals only a count, and probes often connect by IP address
+        if scope["type"] == "http" and "*" not in self.allowed and scope["path"] != "/health":
             host = host_name(_headers(scope).get("host", ""))
             if host not in self.allowed:
                 detail = (f"host '{host}' is not served here (allowed: {', '.join(sorted(self.allowed))}); "
@@ -93,7 +94,8 @@ def cross_site_reason(headers: dict[str, str]) -> str | None:
     if site and site not in ("same-origin", "none"):
         return f"Sec-Fetch-Site is {site}; writes are accepted only from this server's own pages"
     origin = headers.get("origin")
-    if origin is not None and origin_netloc(origin) != _netloc(headers.get("host", "")):
+    scheme = origin.strip().lower().partition("://")[0] if origin else ""
+    if origin is not None and origin_netloc(origin) != _host_netloc(headers.get("host", ""), scheme):
         return f"Origin {origin} is not this server; writes are accepted only from its own pages"
     return None
 

@@ -128,12 +128,13 @@ async def upload_form(
     api_key: Annotated[str | None, Form()] = None,
 ):
     """The page's upload: stored and queued like POST /api/images; the answer follows the job."""
+    htmx = "hx-request" in request.headers  # htmx swaps only 2xx answers: the reason must show
     if not key_accepted(lib.settings, api_key):
-        return render_upload(request, lib, error="missing or wrong API key", status_code=401)
+        return render_upload(request, lib, error="missing or wrong API key", status_code=200 if htmx else 401)
     try:
         contents = await read_uploads(files, lib.settings)
     except HTTPException as exc:
-        return render_upload(request, lib, error=exc.detail, status_code=exc.status_code)
+        return render_upload(request, lib, error=exc.detail, status_code=200 if htmx else exc.status_code)
     lib.jobs.start()
     job = await run_in_threadpool(lib.jobs.submit, contents)
     return render_upload(request, lib, job=job.public())

@@ -5,11 +5,24 @@ Set ADSEARCH_SCREENSHOTS_DIR=docs/screenshots to refresh the README's screenshot
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import json
 import os
+import random
 import shutil
+import threading
+import uuid
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
+from PIL import Image, ImageDraw
+
+from engine.store import point_id
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -22,13 +35,19 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def pw():
+    """One Playwright per module (the sync API allows one at a time), shared by the browsers."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(pw):
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -168,3 +187,248 @@ def test_stats_page_and_phone_width(browser, api_server, truth, api_library):
     wide.goto(api_server + "/stats")
     screenshot(wide, "stats")
     wide.context.close()
+
+
+# ---------------------------------------------------------------------- uploads and the guards (issue #12)
+
+
+def png_bytes() -> bytes:
+    """A small PNG no other test uploads: accepted, it would be ingested."""
+    rng = random.Random(uuid.uuid4().int)
+    image = Image.new("RGB", (200, 120), tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((10, 10, 190, 110), outline=(0, 0, 0), width=3)
+    draw.text((20, 50), f"SALE {rng.randrange(10**6)}", fill=(0, 0, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def library_state(http: httpx.Client) -> tuple[int, list[str]]:
+    """What a write would change: the number of images and the upload jobs."""
+    jobs = http.get("/api/jobs", params={"limit": 200}).json()["jobs"]
+    return http.get("/health").json()["images"], [j["id"] for j in jobs]
+
+
+@contextmanager
+def static_site(pages: dict[str, str]):
+    """Another origin: Python's http.server on a free 127.0.0.1 port serving `pages` (path -> HTML)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            html = pages.get(self.path.split("?", 1)[0])
+            if html is None:
+                self.send_error(404)
+                return
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def rebinding_browser(pw):
+    """Chromium where evil.example resolves to 127.0.0.1: what a DNS-rebinding attacker arranges."""
+    rules = "--host-resolver-rules=MAP evil.example 127.0.0.1"
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, rules])
+    yield browser
+    browser.close()
+
+
+# A page on another site: on load it posts a PNG to the app with fetch (no-cors: the answer is opaque
+# but the request is sent), tries to DELETE a stored image, then submits a multipart form carrying the
+# same PNG (built with DataTransfer), which CORS does not stop.
+ATTACK_PAGE = """<!doctype html><meta charset="utf-8"><title>You won a prize</title>
+<form id="form" method="post" enctype="multipart/form-data" action="APP/api/images?wait=true">
+  <input id="files" name="files" type="file">
+</form>
+<script>
+const app = "APP";
+const bytes = Uint8Array.from(atob("PNG"), c => c.charCodeAt(0));
+const file = name => new File([bytes], name, {type: "image/png"});
+(async () => {
+  const report = {};
+  const body = new FormData();
+  body.append("files", file("fetched.png"));
+  try {
+    report.post = (await fetch(app + "/api/images?wait=true", {method: "POST", mode: "no-cors", body})).type;
+  } catch (e) { report.post = "error: " + e; }
+  try {
+    report.delete = (await fetch(app + "/api/images/IMAGE_ID", {method: "DELETE"})).status;
+  } catch (e) { report.delete = "error: " + e; }
+  console.log("attack " + JSON.stringify(report));
+  const chosen = new DataTransfer();
+  chosen.items.add(file("form.png"));
+  document.getElementById("files").files = chosen.files;
+  document.getElementById("form").submit();
+})();
+</script>
+"""
+
+
+@pytest.mark.parametrize("attacker_host", ["127.0.0.1", "evil.example"])  # same site (other port), cross-site
+def test_a_page_on_another_origin_cannot_upload_or_delete(
+    rebinding_browser, api_server, truth, attacker_host
+):
+    data = png_bytes()
+    with httpx.Client(base_url=api_server, timeout=60) as http:
+        hits = http.get("/api/search", params={"q": readable(truth)[0]["headline"], "k": 1}).json()["hits"]
+        image_id = hits[0]["id"]  # a stored image the page tries to delete
+        stored = http.get(f"/api/images/{image_id}").json()
+        before = library_state(http)
+        html = (ATTACK_PAGE.replace("APP", api_server).replace("PNG", base64.b64encode(data).decode())
+                .replace("IMAGE_ID", image_id))  # fmt: skip
+        context = rebinding_browser.new_context()
+        page = context.new_page()
+        sent, answers, console = [], [], []
+
+        def on_response(response):
+            if response.url.startswith(api_server):
+                sent.append(response.request)
+                answers.append((response.request.method, response.status))
+
+        page.on("response", on_response)
+        page.on("console", lambda m: console.append(m.text))
+        try:
+            with static_site({"/": html}) as port:
+                page.goto(f"http://{attacker_host}:{port}/")
+                page.wait_for_url(f"{api_server}/api/images?wait=true", timeout=30_000)  # the form's answer
+                page.wait_for_load_state()
+            text = page.inner_text("body")
+            assert "cross-site request refused" in text
+            expected = (
+                "Sec-Fetch-Site is same-site"
+                if attacker_host == "127.0.0.1"
+                else "Sec-Fetch-Site is cross-site"
+            )
+            assert expected in text
+            posts = [(r, status) for r, (_, status) in zip(sent, answers, strict=True) if r.method == "POST"]
+            assert sorted(r.resource_type for r, _ in posts) == ["document", "fetch"]  # both reached the app
+            assert [status for _, status in posts] == [403, 403]
+            form = next(r for r, _ in posts if r.resource_type == "document").all_headers()
+            assert form["origin"] == f"http://{attacker_host}:{port}"
+            assert form["sec-fetch-site"] == ("same-site" if attacker_host == "127.0.0.1" else "cross-site")
+            report = json.loads(next(m for m in console if m.startswith("attack ")).removeprefix("attack "))
+            assert report["post"] == "opaque" and report["delete"] != 200  # CORS preflight or 403
+            assert ("DELETE", 200) not in answers
+        finally:
+            context.close()
+        assert library_state(http) == before  # no image, no upload job
+        assert http.get(f"/api/images/{image_id}").json() == stored
+        assert http.get(f"/api/images/{point_id(hashlib.sha256(data).hexdigest())}").status_code == 404
+
+
+def test_a_rebound_name_gets_400_in_the_browser(rebinding_browser, api_server):
+    port = api_server.rsplit(":", 1)[1]
+    context = rebinding_browser.new_context()
+    page = context.new_page()
+    try:
+        answer = page.goto(f"http://evil.example:{port}/")
+        assert answer.status == 400
+        assert "--allowed-hosts" in page.inner_text("body")
+        # a script on the rebound page (same origin as far as the browser knows) cannot read the API
+        read = page.evaluate("fetch('/api/stats').then(async r => [r.status, await r.text()])")
+        assert read[0] == 400 and '"images"' not in read[1]
+        assert page.goto(f"{api_server}/api/stats").status == 200  # the app's own name works
+    finally:
+        context.close()
+
+
+WATCH_JOB = """() => {
+  window.__marker = 1;
+  window.__seen = [];
+  const note = () => {
+    const job = document.querySelector('#job');
+    if (job) window.__seen.push([job.dataset.status, job.querySelector('progress') !== null]);
+  };
+  new MutationObserver(note).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def test_the_upload_page_follows_the_job_in_place(page, api_server, tmp_path):
+    data = png_bytes()
+    upload = tmp_path / "page-upload.png"
+    upload.write_bytes(data)
+    expected_id = point_id(hashlib.sha256(data).hexdigest())
+    with httpx.Client(base_url=api_server, timeout=60) as http:
+        images = http.get("/health").json()["images"]
+        try:
+            page.goto(api_server + "/upload")
+            assert page.locator("#job").get_attribute("data-status") == ""
+            page.evaluate(WATCH_JOB)
+            page.set_input_files("#files", str(upload))
+            page.click("form.upload button[type=submit]")
+            page.wait_for_selector("#job[data-status=done]", timeout=60_000)
+            assert page.evaluate("window.__marker") == 1  # no page reload: HTMX swapped the section
+            assert page.url == api_server + "/upload"
+            seen = page.evaluate("window.__seen")
+            assert any(status in ("queued", "running") and progress for status, progress in seen), seen
+            progress = page.locator("#job progress")
+            assert progress.get_attribute("max") == "1" and progress.get_attribute("value") == "1"
+            rows = page.locator("#job table.job-results tbody tr")
+            assert rows.count() == 1
+            cells = rows.first.locator("td").all_inner_texts()
+            assert cells[:2] == ["page-upload.png", "ingested"]
+            link = rows.first.locator("a")
+            assert link.get_attribute("href") == f"/images/{expected_id}"
+            assert http.get("/health").json()["images"] == images + 1
+            link.click()
+            page.wait_for_url(f"{api_server}/images/{expected_id}")
+            assert page.locator("h1").inner_text() == f"{hashlib.sha256(data).hexdigest()}.png"
+            page.wait_for_selector("svg.boxes")
+        finally:
+            http.delete(f"/api/images/{expected_id}")
+        assert http.get(f"/api/images/{expected_id}").status_code == 404
+        assert http.get("/health").json()["images"] == images
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        ({"api_key": "s3cret"}, "wrong", "missing or wrong API key"),
+        ({"max_upload_bytes": 100}, None, "larger than"),
+    ],
+)
+def test_the_upload_page_says_why_an_upload_is_refused(
+    page, api_server, api_library, tmp_path, overrides, key, message
+):
+    upload = tmp_path / "refused.png"
+    upload.write_bytes(png_bytes())
+    original = api_library.settings
+    api_library.settings = original.with_overrides(**overrides)
+    try:
+        images = httpx.get(api_server + "/health").json()["images"]
+        page.goto(api_server + "/upload")
+        if key:
+            page.fill("#api_key", key)
+        page.set_input_files("#files", str(upload))
+        with page.expect_response(
+            lambda r: r.url == api_server + "/upload" and r.request.method == "POST"
+        ) as answer:
+            page.click("form.upload button[type=submit]")
+        assert answer.value.status == 200  # htmx swaps only 2xx answers, so the page's own is 200
+        assert message in answer.value.text()  # the server did render the reason into #job
+        page.wait_for_selector("#job .error[role=alert]", timeout=5_000)
+        assert message in page.locator("#job .error").inner_text()
+        assert httpx.get(api_server + "/health").json()["images"] == images
+        plain = httpx.post(  # a plain form post (no htmx) gets the status that says why
+            api_server + "/upload", files={"files": ("refused.png", png_bytes())}, data={"api_key": key or ""}
+        )
+        assert plain.status_code in (401, 413) and message in plain.text
+    finally:
+        api_library.settings = original
