@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-concurrent-requests",
         type=int,
-        help="requests worked on at once (default 16); the excess gets 503 with Retry-After at once",
+        help="requests worked on at once (default twice the cores, at least 4); the excess gets 503 with "
+        "Retry-After at once",
     )
     _store_options(p)
     _model_options(p)

@@ -135,11 +135,14 @@ class Settings(BaseSettings):
         description="Host header names the server answers besides the loopback names and the bound "
         "address (comma-separated; '*' answers any host, which re-opens DNS rebinding)",
     )
+    # Searches are CPU-bound and hold the GIL in part: beyond ~2 per core, more in progress only makes
+    # every answer (and health) later at the same throughput (bench/results/load.md, docs/decisions.md).
     max_concurrent_requests: int = Field(
-        16,
+        default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)),
         ge=1,
-        description="requests the server works on at once (searches, pages, uploads); more get 503 with "
-        "Retry-After at once instead of queueing",
+        le=10_000,
+        description="requests the server works on at once (searches, pages, uploads; default twice the "
+        "cores, at least 4); more get 503 with Retry-After at once instead of queueing",
     )
 
     @field_validator("ocr_readers", mode="before")
