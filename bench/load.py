@@ -36,6 +36,7 @@ import httpx
 from bench.api import free_port, rss_mib, start_server
 from bench.common import known_item_queries, percentiles, write_results
 from bench.ingest import DB
+from engine.config import Settings
 
 QUERIES = 265  # the known-item statements, cycled; the searcher caches their embeddings after one pass
 REQUEST_TIMEOUT_S = 10.0
@@ -375,7 +376,7 @@ def report(data: dict) -> str:
     """The markdown: the two phases' tables and what they mean."""
     c, o, s = data["clients16"], data["overload"], data["settings"]
     n = s["max_concurrent_requests"]
-    limit = f"admission limit {n}" if n else "the server's default admission limit"
+    limit = f"admission limit {n} (`--max-concurrent-requests`)"
     if c is None:
         closed = f"| skipped (`--rate {o['rate_rps']}` given) | | | | | | | |"
     else:
@@ -435,13 +436,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    limit = args.max_concurrent_requests or os.environ.get("ADSEARCH_MAX_CONCURRENT_REQUESTS")
+    limit = args.max_concurrent_requests or Settings().max_concurrent_requests  # the server's own default
     return {
         "clients": args.clients,
         "seconds": args.seconds,
         "overload_factor": args.overload_factor,
         "rate_given": args.rate,
-        "max_concurrent_requests": int(limit) if limit else None,
+        "max_concurrent_requests": int(limit),
         "request_timeout_s": REQUEST_TIMEOUT_S,
         "health_interval_s": HEALTH_INTERVAL_S,
         "rest_s": REST_S,
