@@ -64,7 +64,7 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         lifespan=lifespan,
         # Refuse oversized bodies while they stream in, before anything is spooled to disk.
         max_body_size=limits.max_upload_files * (limits.max_upload_bytes + 2**16),
-        form_limits={"max_files": limits.max_upload_files, "max_fields": 16},
+        form_limits={"max_fields": 16},  # file count: read_uploads answers 413 with the limit
     )
     app.state.library = library
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
-import random
 import shutil
 import threading
-import uuid
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image, ImageDraw
+from helpers import png_bytes
 
 from engine.store import point_id
 
@@ -190,18 +187,6 @@ def test_stats_page_and_phone_width(browser, api_server, truth, api_library):
 
 
 # ---------------------------------------------------------------------- uploads and the guards (issue #12)
-
-
-def png_bytes() -> bytes:
-    """A small PNG no other test uploads: accepted, it would be ingested."""
-    rng = random.Random(uuid.uuid4().int)
-    image = Image.new("RGB", (200, 120), tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((10, 10, 190, 110), outline=(0, 0, 0), width=3)
-    draw.text((20, 50), f"SALE {rng.randrange(10**6)}", fill=(0, 0, 0))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def library_state(http: httpx.Client) -> tuple[int, list[str]]:

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
-import random
 import socket
 import threading
 import time
-import uuid
 from contextlib import contextmanager, suppress
 
 import httpx
 import pytest
-from PIL import Image, ImageDraw
+from helpers import png_bytes
 
 from api import create_app
 from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, cross_site_reason, host_name, origin_netloc
@@ -34,18 +31,6 @@ EVIL = "http://evil.example"
 
 def readable(truth):
     return [a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"]]
-
-
-def png_bytes() -> bytes:
-    """A small PNG no other test uploads (random colours and text): accepted, it would be ingested."""
-    rng = random.Random(uuid.uuid4().int)
-    image = Image.new("RGB", (200, 120), tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((10, 10, 190, 110), outline=(0, 0, 0), width=3)
-    draw.text((20, 50), f"SALE {rng.randrange(10**6)}", fill=(0, 0, 0))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def free_port() -> int:

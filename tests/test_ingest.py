@@ -240,9 +240,7 @@ def test_changing_the_readers_re_ocrs_old_points_and_only_those(
         new = dict(store.scroll())
         assert set(new) == set(old) and all(p["ocr_readers"] == ["tesseract", "ppocr"] for p in new.values())
         assert {w["reader"] for p in new.values() for w in p["ocr_words"]} <= {"tesseract", "ppocr"}
-        assert all(
-            sum(p["ocr_words_by_reader"].values()) == len(p["ocr_words"]) for p in new.values()
-        )
+        assert all(sum(p["ocr_words_by_reader"].values()) == len(p["ocr_words"]) for p in new.values())
         shutil.copy(sample_dir / with_text[2]["file"], folder)
         third = ingest([folder], both, encoders, store, progress=False)
         assert third.ingested == 1 and third.unchanged == 2  # only the new file is read
