@@ -1,0 +1,158 @@
+"""The filter language, parsed once and handed to the store as plain clauses.
+
+    brand=Audi   date>=2014-01-01   topic in [cars,travel]   has_text=true   width<800   format!=GIF
+
+A clause names a payload field the collection knows (built-in fields every point has, plus the
+metadata fields declared at ingest), with a value of that field's type. The store turns clauses into
+a Qdrant filter, applied to every prefetch and to the fusion, so filtered results are exact.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from engine.errors import SearchError
+
+FieldType = Literal["keyword", "keywords", "integer", "float", "datetime", "bool"]
+FIELD_TYPES: tuple[str, ...] = ("keyword", "keywords", "integer", "float", "datetime", "bool")
+# Fields every point has (written at ingest); metadata may not redefine them.
+BUILTIN_FIELDS: dict[str, str] = {
+    "folder": "keyword",
+    "format": "keyword",
+    "width": "integer",
+    "height": "integer",
+    "bytes": "integer",
+    "has_text": "bool",
+    "ocr_confidence": "float",
+    "ingested_at": "datetime",
+    "file_date": "datetime",
+}
+RANGE_OPS = (">=", "<=", ">", "<")
+MAX_IN_VALUES = 100
+_CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<|\s+not\s+in\s+|\s+in\s+)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One condition: `field op value`; op is =, !=, in, not in, >=, <=, >, <."""
+
+    field: str
+    op: str
+    value: object  # str | int | float | bool | datetime, or a tuple of them for in / not in
+
+
+def parse_where(texts: list[str], fields: dict[str, str]) -> list[Clause]:
+    """Parse `--where` clauses against the known fields (name -> type); SearchError with the reason."""
+    return [parse_clause(text, fields) for text in texts if text.strip()]
+
+
+def parse_clause(text: str, fields: dict[str, str]) -> Clause:
+    match = _CLAUSE.match(text)
+    if not match:
+        raise SearchError(f"bad filter '{text}': use field=value, field>=value or field in [a,b]")
+    name, op, raw = match.group(1), " ".join(match.group(2).split()), match.group(3)
+    if name not in fields:
+        raise SearchError(f"bad filter '{text}': unknown field '{name}'; known: {', '.join(sorted(fields))}")
+    kind = fields[name]
+    if op in RANGE_OPS and kind not in ("integer", "float", "datetime"):
+        raise SearchError(f"bad filter '{text}': {op} needs a number or date field; {name} is {kind}")
+    if op in ("in", "not in"):
+        values = _list_values(raw, text)
+        return Clause(name, op, tuple(dict.fromkeys(typed_value(v, kind, name) for v in values)))
+    return Clause(name, op, typed_value(_unquote(raw), kind, name))
+
+
+def typed_value(raw: object, kind: str, name: str) -> object:
+    """`raw` (text from a filter or a CSV cell, or a JSON value) as a value of `kind`; SearchError if
+    it is not one."""
+    try:
+        return _CONVERT[kind](raw)
+    except (ValueError, TypeError):
+        raise SearchError(f"'{raw}' is not a valid {kind} value for field {name}") from None
+
+
+def _list_values(raw: str, text: str) -> list[str]:
+    if not (raw.startswith("[") and raw.endswith("]")):
+        raise SearchError(f"bad filter '{text}': a list is written [a, b, c]")
+    values = [_unquote(v) for v in raw[1:-1].split(",") if v.strip()]
+    if not values or len(values) > MAX_IN_VALUES:
+        raise SearchError(f"bad filter '{text}': give 1 to {MAX_IN_VALUES} values")
+    return values
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _keyword(raw: object) -> str:
+    if isinstance(raw, bool | dict | list):
+        raise ValueError
+    text = str(raw).strip()
+    if not text or len(text) > 500:
+        raise ValueError
+    return text
+
+
+def _integer(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise ValueError
+        return int(raw)
+    return int(str(raw).strip())
+
+
+def _float(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError
+    value = float(str(raw).strip()) if not isinstance(raw, int | float) else float(raw)
+    if not math.isfinite(value):
+        raise ValueError
+    return value
+
+
+def _datetime(raw: object) -> datetime:
+    """ISO date or date-time; a date is midnight UTC, a naive time is UTC."""
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, date):
+        value = datetime(raw.year, raw.month, raw.day)
+    else:
+        value = datetime.fromisoformat(str(raw).strip())
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError
+
+
+_CONVERT = {
+    "keyword": _keyword,
+    "keywords": _keyword,  # a clause matches one element of the list
+    "integer": _integer,
+    "float": _float,
+    "datetime": _datetime,
+    "bool": _bool,
+}
+
+
+def payload_value(value: object, kind: str) -> object:
+    """How a typed value is stored in the payload (datetimes as RFC 3339 text, as Qdrant indexes them)."""
+    if kind == "datetime":
+        return value.isoformat()  # type: ignore[union-attr]
+    return value

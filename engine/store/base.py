@@ -1,0 +1,187 @@
+"""What every store backend shares: point ids, the records passed in and out, and the `Store`
+interface the engine uses."""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from engine.errors import StoreError
+
+DENSE_CHANNELS = ("image", "text")
+SPARSE_CHANNEL = "keywords"
+ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
+# Heavy payload fields that search hits do not need (word boxes are fetched per image).
+HIT_PAYLOAD_EXCLUDE = ["ocr_words", "ocr_raw_text", "pipeline"]
+
+
+def point_id(sha256_hex: str) -> str:
+    """Point id of an image: UUID5 of its bytes' sha256, so the same bytes always map to one point."""
+    return str(uuid.uuid5(ID_NAMESPACE, sha256_hex))
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    """A sparse vector as Qdrant wants it: term ids and weights."""
+
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass
+class PointData:
+    """A point to write: id, named vectors (dense lists or SparseVec) and payload."""
+
+    id: str
+    vectors: dict[str, list[float] | SparseVec]
+    payload: dict
+
+
+@dataclass(frozen=True)
+class ChannelQuery:
+    """One channel's query vector."""
+
+    channel: str
+    vector: list[float] | SparseVec
+
+
+@dataclass
+class ScoredHit:
+    id: str
+    score: float
+    payload: dict | None = None
+
+
+@dataclass
+class SearchResult:
+    """Qdrant's fused ranking plus each channel's own ranking (for explanations)."""
+
+    fused: list[ScoredHit]
+    per_channel: dict[str, list[ScoredHit]] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """What the engine needs from Qdrant. One implementation per backend."""
+
+    collection: str
+
+    @abstractmethod
+    def ensure_collection(self, dims: dict[str, int]) -> None:
+        """Create the collection with these dense sizes if missing; refuse mismatching sizes."""
+
+    @abstractmethod
+    def dims(self) -> dict[str, int] | None:
+        """Dense vector sizes of the existing collection, or None when it does not exist yet."""
+
+    @abstractmethod
+    def upsert(self, points: list[PointData]) -> None: ...
+
+    @abstractmethod
+    def _records(self, ids: list[str], with_payload: bool, with_vector: bool) -> list:
+        """The backend's records (with .id, .payload, .vector) for the ids that exist."""
+
+    def retrieve(self, ids: list[str], with_vectors: bool = False) -> dict[str, dict]:
+        """id -> payload for the ids that exist (plus `_vectors`: the vector names, when asked)."""
+        out = {}
+        for record in self._records(ids, with_payload=True, with_vector=with_vectors):
+            payload = dict(record.payload or {})
+            if with_vectors:
+                payload["_vectors"] = sorted((record.vector or {}).keys())
+            out[str(record.id)] = payload
+        return out
+
+    def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
+        """The named vectors of one point, or None when it does not exist."""
+        records = self._records([point_id], with_payload=False, with_vector=True)
+        return plain_vectors(records[0].vector) if records else None
+
+    @abstractmethod
+    def set_payload(self, point_id: str, payload: dict) -> None:
+        """Merge these payload keys into an existing point."""
+
+    @abstractmethod
+    def delete(self, ids: list[str]) -> None: ...
+
+    @abstractmethod
+    def count(self, with_vector: str | None = None) -> int:
+        """Number of points, or of points that carry the named vector."""
+
+    @abstractmethod
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
+        """Every record (with .id, .payload, .vector), fetched `batch` at a time."""
+
+    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+        """Every (id, payload), the payload cut to `fields` when given."""
+        for record in self._scroll(batch, fields, with_vector=False):
+            yield str(record.id), dict(record.payload or {})
+
+    def points(self, batch: int = 256) -> Iterator[PointData]:
+        """Every point whole (vectors and payload), `batch` at a time: for copying a collection."""
+        for record in self._scroll(batch, None, with_vector=True):
+            yield PointData(str(record.id), plain_vectors(record.vector), dict(record.payload or {}))
+
+    @abstractmethod
+    def search(
+        self,
+        queries: list[ChannelQuery],
+        weights: list[float],
+        limit: int,
+        offset: int,
+        prefetch_limit: int,
+        rrf_k: int,
+    ) -> SearchResult:
+        """One batch call: the fused query (prefetch per channel + RRF) and each channel alone."""
+
+    @abstractmethod
+    def metadata(self) -> dict: ...
+
+    @abstractmethod
+    def update_metadata(self, values: dict) -> None: ...
+
+    def flush(self) -> None:  # noqa: B027 (optional hook)
+        """Make everything written so far durable."""
+
+    def optimize(self) -> None:  # noqa: B027 (optional hook)
+        """Build indexes after a bulk write (a Qdrant server does this by itself)."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release the store."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_dims(existing: dict[str, int], wanted: dict[str, int], collection: str) -> None:
+    for name, size in wanted.items():
+        if existing.get(name) != size:
+            raise StoreError(
+                f"collection '{collection}' stores {name} vectors of size {existing.get(name)}, "
+                f"but the current model gives {size}: use another --collection or --db, or the model "
+                "the collection was built with"
+            )
+
+
+def plain_vectors(vectors: dict | None) -> dict[str, list[float] | SparseVec]:
+    """Backend vector objects -> lists and SparseVec."""
+    out: dict[str, list[float] | SparseVec] = {}
+    for name, value in (vectors or {}).items():
+        if hasattr(value, "indices"):
+            out[name] = SparseVec(list(value.indices), list(value.values))
+        else:
+            out[name] = list(value)
+    return out
+
+
+def search_result(queries: list[ChannelQuery], results: list[list]) -> SearchResult:
+    def hits(points) -> list[ScoredHit]:
+        return [ScoredHit(str(p.id), float(p.score), dict(p.payload) if p.payload else None) for p in points]
+
+    return SearchResult(
+        fused=hits(results[0]),
+        per_channel={q.channel: hits(r) for q, r in zip(queries, results[1:], strict=True)},
+    )

@@ -1,0 +1,162 @@
+"""`ClientStore`: the collection on a Qdrant server or cluster, through qdrant-client (tests drive
+it through qdrant-client's local mode, which speaks the same client API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from engine.config import Settings
+from engine.errors import StoreError
+from engine.store.base import (
+    HIT_PAYLOAD_EXCLUDE,
+    SPARSE_CHANNEL,
+    PointData,
+    SearchResult,
+    SparseVec,
+    Store,
+    check_dims,
+    search_result,
+)
+
+
+class ClientStore(Store):
+    """A collection behind qdrant-client: a Qdrant server/cluster, or qdrant-client's local mode."""
+
+    def __init__(
+        self, client, collection: str, shard_number: int | None = None, replication_factor: int | None = None
+    ):
+        from qdrant_client import models
+
+        self.client = client
+        self.models = models
+        self.collection = collection
+        self.shard_number = shard_number
+        self.replication_factor = replication_factor
+
+    @classmethod
+    def from_settings(cls, client, settings: Settings) -> ClientStore:
+        """The store for `settings.collection`, created with the settings' sharding when new."""
+        return cls(client, settings.collection, settings.shard_number, settings.replication_factor)
+
+    def _exists(self) -> bool:
+        return self.client.collection_exists(self.collection)
+
+    def ensure_collection(self, dims: dict[str, int]) -> None:
+        existing = self.dims()
+        if existing is not None:
+            check_dims(existing, dims, self.collection)
+            return
+        m = self.models
+        self.client.create_collection(
+            self.collection,
+            vectors_config={n: m.VectorParams(size=s, distance=m.Distance.COSINE) for n, s in dims.items()},
+            sparse_vectors_config={SPARSE_CHANNEL: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            shard_number=self.shard_number,
+            replication_factor=self.replication_factor,
+            metadata={"dims": dims},
+        )
+
+    def dims(self) -> dict[str, int] | None:
+        if not self._exists():
+            return None
+        vectors = self.client.get_collection(self.collection).config.params.vectors
+        return {name: params.size for name, params in vectors.items()}
+
+    def _vector(self, value):
+        if isinstance(value, SparseVec):
+            return self.models.SparseVector(indices=value.indices, values=value.values)
+        return value
+
+    def upsert(self, points: list[PointData]) -> None:
+        if points:
+            self.client.upsert(
+                self.collection,
+                points=[
+                    self.models.PointStruct(
+                        id=p.id, vector={k: self._vector(v) for k, v in p.vectors.items()}, payload=p.payload
+                    )
+                    for p in points
+                ],
+                wait=True,
+            )
+
+    def _records(self, ids: list[str], with_payload: bool, with_vector: bool) -> list:
+        if not ids or not self._exists():
+            return []
+        return self.client.retrieve(self.collection, ids, with_payload=with_payload, with_vectors=with_vector)
+
+    def set_payload(self, point_id: str, payload: dict) -> None:
+        self.client.set_payload(self.collection, payload=payload, points=[point_id], wait=True)
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self.client.delete(
+                self.collection, points_selector=self.models.PointIdsList(points=ids), wait=True
+            )
+
+    def count(self, with_vector: str | None = None) -> int:
+        if not self._exists():
+            return 0
+        m = self.models
+        flt = m.Filter(must=[m.HasVectorCondition(has_vector=with_vector)]) if with_vector else None
+        return self.client.count(self.collection, count_filter=flt, exact=True).count
+
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
+        if not self._exists():
+            return
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection,
+                limit=batch,
+                offset=offset,
+                with_payload=fields or True,
+                with_vectors=with_vector,
+            )
+            yield from records
+            if offset is None:
+                return
+
+    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k) -> SearchResult:
+        m = self.models
+        hit_payload = m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE)
+        if not self._exists():
+            raise StoreError(f"collection '{self.collection}' does not exist: run `adsearch ingest`")
+        if len(queries) == 1:
+            fused = m.QueryRequest(
+                query=self._vector(queries[0].vector),
+                using=queries[0].channel,
+                limit=limit,
+                offset=offset,
+                with_payload=hit_payload,
+            )
+        else:
+            fused = m.QueryRequest(
+                prefetch=[
+                    m.Prefetch(query=self._vector(q.vector), using=q.channel, limit=prefetch_limit)
+                    for q in queries
+                ],
+                query=m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=weights)),
+                limit=limit,
+                offset=offset,
+                with_payload=hit_payload,
+            )
+        singles = [
+            m.QueryRequest(
+                query=self._vector(q.vector), using=q.channel, limit=prefetch_limit, with_payload=False
+            )
+            for q in queries
+        ]
+        responses = self.client.query_batch_points(self.collection, requests=[fused, *singles])
+        return search_result(queries, [r.points for r in responses])
+
+    def metadata(self) -> dict:
+        if not self._exists():
+            return {}
+        return dict(self.client.get_collection(self.collection).config.metadata or {})
+
+    def update_metadata(self, values: dict) -> None:
+        self.client.update_collection(self.collection, metadata=values)
+
+    def close(self) -> None:
+        self.client.close()

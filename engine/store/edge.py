@@ -1,0 +1,189 @@
+"""`EdgeStore`: the collection in Qdrant Edge, the Qdrant engine in-process, on a local folder."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.errors import StoreError
+from engine.store.base import (
+    HIT_PAYLOAD_EXCLUDE,
+    SPARSE_CHANNEL,
+    PointData,
+    SearchResult,
+    SparseVec,
+    Store,
+    check_dims,
+    search_result,
+)
+
+
+class EdgeStore(Store):
+    """Embedded Qdrant Edge shard in `<db>/<collection>/`, metadata in `<collection>.meta.json`."""
+
+    def __init__(self, db: Path, collection: str):
+        import qdrant_edge as qe
+
+        self.qe = qe
+        self.collection = collection
+        self.db = Path(db)
+        self.db.mkdir(parents=True, exist_ok=True)
+        self.path = self.db / collection
+        self.meta_path = self.db / f"{collection}.meta.json"
+        self._lock = _lock_folder(self.db)
+        self.shard = qe.EdgeShard.load(str(self.path)) if self._exists() else None
+
+    def _exists(self) -> bool:
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def ensure_collection(self, dims: dict[str, int]) -> None:
+        existing = self.dims()
+        if existing is not None:
+            check_dims(existing, dims, self.collection)
+            return
+        qe = self.qe
+        config = qe.EdgeConfig(
+            vectors={
+                name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine)
+                for name, size in dims.items()
+            },
+            sparse_vectors={SPARSE_CHANNEL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        self.shard = qe.EdgeShard.create(str(self.path), config)
+        self.update_metadata({"dims": dims})
+
+    def dims(self) -> dict[str, int] | None:
+        return self.metadata().get("dims") if self.shard is not None else None
+
+    def _require(self):
+        if self.shard is None:
+            raise StoreError(
+                f"collection '{self.collection}' does not exist in {self.db}: run `adsearch ingest`"
+            )
+        return self.shard
+
+    def _vector(self, value):
+        return self.qe.SparseVector(value.indices, value.values) if isinstance(value, SparseVec) else value
+
+    def upsert(self, points: list[PointData]) -> None:
+        if not points:
+            return
+        qe = self.qe
+        self._require().update(
+            qe.UpdateOperation.upsert_points(
+                [
+                    qe.Point(p.id, {k: self._vector(v) for k, v in p.vectors.items()}, p.payload)
+                    for p in points
+                ]
+            )
+        )
+
+    def _records(self, ids: list[str], with_payload: bool, with_vector: bool) -> list:
+        if self.shard is None or not ids:
+            return []
+        return self.shard.retrieve(ids, with_payload=with_payload, with_vector=with_vector)
+
+    def set_payload(self, point_id: str, payload: dict) -> None:
+        # Edge 0.9 has no set-payload operation: rewrite the point, keeping its vectors.
+        records = self._require().retrieve([point_id], with_payload=True, with_vector=True)
+        if not records:
+            raise StoreError(f"no point {point_id}")
+        merged = {**(records[0].payload or {}), **payload}
+        self.shard.update(
+            self.qe.UpdateOperation.upsert_points([self.qe.Point(point_id, records[0].vector or {}, merged)])
+        )
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self._require().update(self.qe.UpdateOperation.delete_points(ids))
+
+    def count(self, with_vector: str | None = None) -> int:
+        if self.shard is None:
+            return 0
+        qe = self.qe
+        flt = qe.Filter(must=[qe.HasVectorCondition(with_vector)]) if with_vector else None
+        return self.shard.count(qe.CountRequest(exact=True, filter=flt))
+
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
+        if self.shard is None:
+            return
+        selector = self.qe.PayloadSelector.Include(fields) if fields else True
+        offset = None
+        while True:
+            records, offset = self.shard.scroll(
+                self.qe.ScrollRequest(
+                    offset=offset, limit=batch, with_payload=selector, with_vector=with_vector
+                )
+            )
+            yield from records
+            if offset is None:
+                return
+
+    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k) -> SearchResult:
+        qe = self.qe
+        shard = self._require()
+        nearest = [qe.Query.Nearest(self._vector(q.vector), using=q.channel) for q in queries]
+        hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
+        if len(queries) == 1:
+            fused = qe.QueryRequest(limit=limit, offset=offset, query=nearest[0], with_payload=hit_payload)
+        else:
+            fused = qe.QueryRequest(
+                limit=limit,
+                offset=offset,
+                prefetches=[qe.Prefetch(limit=prefetch_limit, query=n) for n in nearest],
+                query=qe.Fusion.Rrf(k=rrf_k, weights=weights),
+                with_payload=hit_payload,
+            )
+        singles = [qe.QueryRequest(limit=prefetch_limit, query=n, with_payload=False) for n in nearest]
+        results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
+        return search_result(queries, results)
+
+    def metadata(self) -> dict:
+        return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+
+    def update_metadata(self, values: dict) -> None:
+        _write_json_atomically(self.meta_path, {**self.metadata(), **values})
+
+    def optimize(self) -> None:
+        """Build indexes and merge segments (done once after an ingest)."""
+        if self.shard is not None:
+            self.shard.optimize()
+
+    def flush(self) -> None:
+        if self.shard is not None:
+            self.shard.flush()
+
+    def close(self) -> None:
+        if self.shard is not None:
+            self.shard.flush()
+            self.shard.close()
+            self.shard = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _lock_folder(db: Path):
+    """Hold an exclusive lock on the store folder for this process's lifetime."""
+    handle = open(db / ".lock", "a+")  # noqa: SIM115 (kept open: the lock lives with the store)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StoreError(f"store {db} is in use by PID {holder}; stop it or use another --db") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
