@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from engine.errors import StoreError
+from engine.filters import Clause
 
 DENSE_CHANNELS = ("image", "text")
 SPARSE_CHANNEL = "keywords"
@@ -105,8 +107,22 @@ class Store(ABC):
     def delete(self, ids: list[str]) -> None: ...
 
     @abstractmethod
-    def count(self, with_vector: str | None = None) -> int:
-        """Number of points, or of points that carry the named vector."""
+    def count(self, with_vector: str | None = None, where: Sequence[Clause] = ()) -> int:
+        """Number of points (matching `where`), or of those that carry the named vector."""
+
+    @abstractmethod
+    def facet(self, field: str, where: Sequence[Clause] = (), limit: int = 20) -> list[tuple[object, int]]:
+        """(value, count) of a payload field over the points matching `where`, most frequent first."""
+
+    @abstractmethod
+    def browse(
+        self, where: Sequence[Clause], order_by: str, descending: bool, limit: int, offset: int
+    ) -> list[tuple[str, dict]]:
+        """(id, payload) of the points matching `where`, ordered by an indexed payload field."""
+
+    @abstractmethod
+    def ensure_indexes(self, fields: dict[str, str]) -> None:
+        """Payload indexes for these fields (name -> engine.filters type), created once."""
 
     @abstractmethod
     def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
@@ -131,8 +147,10 @@ class Store(ABC):
         offset: int,
         prefetch_limit: int,
         rrf_k: int,
+        where: Sequence[Clause] = (),
     ) -> SearchResult:
-        """One batch call: the fused query (prefetch per channel + RRF) and each channel alone."""
+        """One batch call: the fused query (prefetch per channel + RRF) and each channel alone, every
+        part restricted to the points matching `where`."""
 
     @abstractmethod
     def metadata(self) -> dict: ...
@@ -154,6 +172,54 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Built-in fields answered by a vector's presence rather than a payload match.
+VECTOR_FLAGS = {"has_text": "text"}
+# engine.filters field type -> Qdrant payload index type (PayloadSchemaType member name, capitalised).
+INDEX_TYPES = {"keyword": "Keyword", "keywords": "Keyword", "integer": "Integer", "float": "Float",
+               "datetime": "Datetime"}  # fmt: skip
+RANGE_BOUND = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
+
+
+class FilterParts:
+    """A backend's filter constructors; `build_filter` decides, the backend only builds."""
+
+    def match(self, key: str, value: object): ...
+    def match_any(self, key: str, values: list): ...
+    def range(self, key: str, bounds: dict, is_datetime: bool): ...
+    def has_vector(self, name: str): ...
+    def combine(self, must: list, must_not: list): ...
+
+
+def build_filter(clauses: Sequence[Clause], parts: FilterParts):
+    """Clauses (all must hold) -> one backend filter, or None when there are none."""
+    if not clauses:
+        return None
+    must, must_not = [], []
+    for clause in clauses:
+        condition, negate = _condition(clause, parts)
+        (must_not if negate else must).append(condition)
+    return parts.combine(must, must_not)
+
+
+def _condition(clause: Clause, parts: FilterParts) -> tuple[object, bool]:
+    negate = clause.op in ("!=", "not in")
+    value = clause.value
+    if clause.field in VECTOR_FLAGS:  # has_text=true: the point has a text vector
+        return parts.has_vector(VECTOR_FLAGS[clause.field]), negate != (not value)
+    if clause.op in ("in", "not in"):
+        return parts.match_any(clause.field, [_plain(v) for v in value]), negate
+    if clause.op in RANGE_BOUND:
+        bounds = {RANGE_BOUND[clause.op]: _plain(value)}
+        return parts.range(clause.field, bounds, isinstance(value, datetime)), False
+    if isinstance(value, datetime):  # = on a date-time: that instant
+        return parts.range(clause.field, {"gte": _plain(value), "lte": _plain(value)}, True), negate
+    return parts.match(clause.field, value), negate
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def check_dims(existing: dict[str, int], wanted: dict[str, int], collection: str) -> None:

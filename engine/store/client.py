@@ -3,20 +3,47 @@ it through qdrant-client's local mode, which speaks the same client API)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 from engine.config import Settings
 from engine.errors import StoreError
 from engine.store.base import (
     HIT_PAYLOAD_EXCLUDE,
+    INDEX_TYPES,
     SPARSE_CHANNEL,
+    FilterParts,
     PointData,
     SearchResult,
     SparseVec,
     Store,
+    build_filter,
     check_dims,
     search_result,
 )
+
+
+class ClientFilterParts(FilterParts):
+    """qdrant-client's filter models."""
+
+    def __init__(self, models):
+        self.m = models
+
+    def match(self, key, value):
+        return self.m.FieldCondition(key=key, match=self.m.MatchValue(value=value))
+
+    def match_any(self, key, values):
+        return self.m.FieldCondition(key=key, match=self.m.MatchAny(any=values))
+
+    def range(self, key, bounds, is_datetime):
+        kind = self.m.DatetimeRange if is_datetime else self.m.Range
+        return self.m.FieldCondition(key=key, range=kind(**bounds))
+
+    def has_vector(self, name):
+        return self.m.HasVectorCondition(has_vector=name)
+
+    def combine(self, must, must_not):
+        return self.m.Filter(must=must or None, must_not=must_not or None)
 
 
 class ClientStore(Store):
@@ -94,12 +121,54 @@ class ClientStore(Store):
                 self.collection, points_selector=self.models.PointIdsList(points=ids), wait=True
             )
 
-    def count(self, with_vector: str | None = None) -> int:
+    def _filter(self, where, with_vector: str | None = None):
+        flt = build_filter(list(where), ClientFilterParts(self.models))
+        if with_vector:
+            has = self.models.HasVectorCondition(has_vector=with_vector)
+            flt = self.models.Filter(must=[has, *([flt] if flt else [])])
+        return flt
+
+    def count(self, with_vector: str | None = None, where=()) -> int:
         if not self._exists():
             return 0
+        return self.client.count(
+            self.collection, count_filter=self._filter(where, with_vector), exact=True
+        ).count
+
+    def facet(self, field: str, where=(), limit: int = 20) -> list[tuple[object, int]]:
+        if not self._exists():
+            return []
+        response = self.client.facet(
+            self.collection, key=field, facet_filter=self._filter(where), limit=limit, exact=True
+        )
+        return [(hit.value, hit.count) for hit in response.hits]
+
+    def browse(self, where, order_by, descending, limit, offset) -> list[tuple[str, dict]]:
+        if not self._exists():
+            return []
         m = self.models
-        flt = m.Filter(must=[m.HasVectorCondition(has_vector=with_vector)]) if with_vector else None
-        return self.client.count(self.collection, count_filter=flt, exact=True).count
+        direction = m.Direction.DESC if descending else m.Direction.ASC
+        records, _ = self.client.scroll(
+            self.collection,
+            scroll_filter=self._filter(where),
+            limit=offset + limit,
+            order_by=m.OrderBy(key=order_by, direction=direction),
+            with_payload=m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE),
+        )
+        return [(str(r.id), dict(r.payload or {})) for r in records[offset:]]
+
+    def ensure_indexes(self, fields: dict[str, str]) -> None:
+        if not self._exists():
+            return
+        schema = self.models.PayloadSchemaType
+        for name, kind in fields.items():
+            if kind in INDEX_TYPES:
+                index = getattr(schema, INDEX_TYPES[kind].upper())
+                with warnings.catch_warnings():  # local mode: "indexes have no effect here" (harmless)
+                    warnings.simplefilter("ignore", UserWarning)
+                    self.client.create_payload_index(
+                        self.collection, field_name=name, field_schema=index, wait=True
+                    )
 
     def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if not self._exists():
@@ -117,11 +186,12 @@ class ClientStore(Store):
             if offset is None:
                 return
 
-    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k) -> SearchResult:
+    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=()) -> SearchResult:
         m = self.models
         hit_payload = m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE)
         if not self._exists():
             raise StoreError(f"collection '{self.collection}' does not exist: run `adsearch ingest`")
+        flt = self._filter(where)
         if len(queries) == 1:
             fused = m.QueryRequest(
                 query=self._vector(queries[0].vector),
@@ -129,21 +199,29 @@ class ClientStore(Store):
                 limit=limit,
                 offset=offset,
                 with_payload=hit_payload,
+                filter=flt,
             )
         else:
             fused = m.QueryRequest(
                 prefetch=[
-                    m.Prefetch(query=self._vector(q.vector), using=q.channel, limit=prefetch_limit)
+                    m.Prefetch(
+                        query=self._vector(q.vector), using=q.channel, limit=prefetch_limit, filter=flt
+                    )
                     for q in queries
                 ],
                 query=m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=weights)),
                 limit=limit,
                 offset=offset,
                 with_payload=hit_payload,
+                filter=flt,
             )
         singles = [
             m.QueryRequest(
-                query=self._vector(q.vector), using=q.channel, limit=prefetch_limit, with_payload=False
+                query=self._vector(q.vector),
+                using=q.channel,
+                limit=prefetch_limit,
+                with_payload=False,
+                filter=flt,
             )
             for q in queries
         ]

@@ -11,14 +11,40 @@ from pathlib import Path
 from engine.errors import StoreError
 from engine.store.base import (
     HIT_PAYLOAD_EXCLUDE,
+    INDEX_TYPES,
     SPARSE_CHANNEL,
+    FilterParts,
     PointData,
     SearchResult,
     SparseVec,
     Store,
+    build_filter,
     check_dims,
     search_result,
 )
+
+
+class EdgeFilterParts(FilterParts):
+    """Qdrant Edge's filter objects."""
+
+    def __init__(self, qe):
+        self.qe = qe
+
+    def match(self, key, value):
+        return self.qe.FieldCondition(key, match=self.qe.MatchValue(value))
+
+    def match_any(self, key, values):
+        return self.qe.FieldCondition(key, match=self.qe.MatchAny(values))
+
+    def range(self, key, bounds, is_datetime):
+        kind = self.qe.RangeDateTime if is_datetime else self.qe.RangeFloat
+        return self.qe.FieldCondition(key, range=kind(**bounds))
+
+    def has_vector(self, name):
+        return self.qe.HasVectorCondition(name)
+
+    def combine(self, must, must_not):
+        return self.qe.Filter(must=must or None, must_not=must_not or None)
 
 
 class EdgeStore(Store):
@@ -100,12 +126,48 @@ class EdgeStore(Store):
         if ids:
             self._require().update(self.qe.UpdateOperation.delete_points(ids))
 
-    def count(self, with_vector: str | None = None) -> int:
+    def _filter(self, where, with_vector: str | None = None):
+        clauses = list(where)
+        flt = build_filter(clauses, EdgeFilterParts(self.qe))
+        if with_vector:
+            has = self.qe.HasVectorCondition(with_vector)
+            flt = self.qe.Filter(must=[has, *([flt] if flt else [])])
+        return flt
+
+    def count(self, with_vector: str | None = None, where=()) -> int:
         if self.shard is None:
             return 0
+        return self.shard.count(self.qe.CountRequest(exact=True, filter=self._filter(where, with_vector)))
+
+    def facet(self, field: str, where=(), limit: int = 20) -> list[tuple[object, int]]:
+        if self.shard is None:
+            return []
+        request = self.qe.FacetRequest(field, limit=limit, exact=True, filter=self._filter(where))
+        return [(hit.value, hit.count) for hit in self.shard.facet(request).hits]
+
+    def browse(self, where, order_by, descending, limit, offset) -> list[tuple[str, dict]]:
+        if self.shard is None:
+            return []
         qe = self.qe
-        flt = qe.Filter(must=[qe.HasVectorCondition(with_vector)]) if with_vector else None
-        return self.shard.count(qe.CountRequest(exact=True, filter=flt))
+        direction = qe.Direction.Desc if descending else qe.Direction.Asc
+        records, _ = self.shard.scroll(  # ordered scrolls have no cursor: read offset + limit, skip
+            qe.ScrollRequest(
+                limit=offset + limit,
+                filter=self._filter(where),
+                order_by=qe.OrderBy(order_by, direction=direction),
+                with_payload=qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE),
+            )
+        )
+        return [(str(r.id), dict(r.payload or {})) for r in records[offset:]]
+
+    def ensure_indexes(self, fields: dict[str, str]) -> None:
+        done = self.metadata().get("indexes", {})
+        todo = {name: kind for name, kind in fields.items() if done.get(name) != kind and kind in INDEX_TYPES}
+        for name, kind in todo.items():
+            schema = getattr(self.qe.PayloadSchemaType, INDEX_TYPES[kind])
+            self._require().update(self.qe.UpdateOperation.create_field_index(name, schema))
+        if todo:
+            self.update_metadata({"indexes": {**done, **todo}})
 
     def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if self.shard is None:
@@ -122,22 +184,28 @@ class EdgeStore(Store):
             if offset is None:
                 return
 
-    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k) -> SearchResult:
+    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=()) -> SearchResult:
         qe = self.qe
         shard = self._require()
         nearest = [qe.Query.Nearest(self._vector(q.vector), using=q.channel) for q in queries]
         hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
+        flt = self._filter(where)
         if len(queries) == 1:
-            fused = qe.QueryRequest(limit=limit, offset=offset, query=nearest[0], with_payload=hit_payload)
+            fused = qe.QueryRequest(
+                limit=limit, offset=offset, query=nearest[0], with_payload=hit_payload, filter=flt
+            )
         else:
             fused = qe.QueryRequest(
                 limit=limit,
                 offset=offset,
-                prefetches=[qe.Prefetch(limit=prefetch_limit, query=n) for n in nearest],
+                prefetches=[qe.Prefetch(limit=prefetch_limit, query=n, filter=flt) for n in nearest],
                 query=qe.Fusion.Rrf(k=rrf_k, weights=weights),
                 with_payload=hit_payload,
+                filter=flt,
             )
-        singles = [qe.QueryRequest(limit=prefetch_limit, query=n, with_payload=False) for n in nearest]
+        singles = [
+            qe.QueryRequest(limit=prefetch_limit, query=n, with_payload=False, filter=flt) for n in nearest
+        ]
         results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
         return search_result(queries, results)
 
