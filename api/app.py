@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -34,6 +35,37 @@ STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp",
                "GIF": "image/gif", "TIFF": "image/tiff"}  # fmt: skip
 STATUS_OF = [(NotFound, 404), (SearchError, 422), (ImageError, 422), (StoreError, 503), (AdsearchError, 400)]
+
+
+Where = Annotated[
+    tuple[str, ...],
+    Query(max_length=20, description="filter clauses, all must hold: brand=Audi, year>=2014, topic in [a,b]"),
+]
+
+
+class SearchRequest(BaseModel):
+    """A search (or, without `q`, a browse) as a JSON body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field("", max_length=2000)
+    mode: Mode = "hybrid"
+    k: int = Field(10, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10_000)
+    weights: str | None = Field(None, max_length=200, description="e.g. image=1,text=2")
+    where: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=20)
+    sort: str = Field("ingested_at", max_length=64)
+    order: Literal["desc", "asc"] = "desc"
+
+
+def run_search(lib: Library, search: SearchRequest) -> dict:
+    """Search or browse as the request says; every bad part is a 422 with the reason."""
+    query = validate_query(search.q, lib.settings) if search.q.strip() else ""
+    response = lib.search(
+        query, where=search.where, mode=search.mode, k=search.k, offset=search.offset,
+        weights=parse_weights(search.weights), sort=search.sort, descending=search.order == "desc",
+    )  # fmt: skip
+    return hits_json(response)
 
 
 def hits_json(response: SearchResponse) -> dict:
@@ -86,16 +118,46 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
     @app.get("/api/search")
     def search(
         lib: LibraryDep,
-        q: Annotated[str, Query(min_length=1, max_length=2000, description="text query")],
+        q: Annotated[
+            str, Query(max_length=2000, description="text query; empty: browse the filtered images")
+        ] = "",
         mode: Mode = "hybrid",
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
         weights: Annotated[str | None, Query(max_length=200, description="e.g. image=1,text=2")] = None,
+        where: Where = (),
+        sort: Annotated[
+            str, Query(max_length=64, description="browse order: an indexed field")
+        ] = "ingested_at",
+        order: Literal["desc", "asc"] = "desc",
     ) -> dict:
-        """Hybrid (or single-channel) search by text."""
-        query = validate_query(q, lib.settings)
-        response = lib.search(query, mode=mode, k=k, offset=offset, weights=parse_weights(weights))
-        return hits_json(response)
+        """Hybrid (or single-channel) search by text among the images matching every `where` clause
+        (repeat it: `where=brand=Audi&where=year>=2014`); without `q`, the matching images in `sort`
+        order. `total` counts the matching images when filtered or browsing."""
+        search = SearchRequest(q=q, mode=mode, k=k, offset=offset, weights=weights, where=list(where),
+                               sort=sort, order=order)  # fmt: skip
+        return run_search(lib, search)
+
+    @app.post("/api/search")
+    def search_json(lib: LibraryDep, search: SearchRequest) -> dict:
+        """The same search with a JSON body, for long filters."""
+        return run_search(lib, search)
+
+    @app.get("/api/facets")
+    def facets(
+        lib: LibraryDep,
+        field: Annotated[str, Query(min_length=1, max_length=64, description="a keyword or integer field")],
+        where: Where = (),
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> dict:
+        """How many images have each value of `field` among those matching the filters, most first
+        (the counts do not depend on a query: a search ranks every matching image)."""
+        return lib.facets(field, list(where), limit)
+
+    @app.get("/api/fields")
+    def fields(lib: LibraryDep) -> dict:
+        """The fields filters and facets may name, with their types."""
+        return {"fields": lib.fields()}
 
     @app.post(
         "/api/search/image",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from PIL import Image
 
 from engine.config import CHANNELS, Settings
 from engine.errors import NotFound, SearchError
+from engine.filters import BUILTIN_FIELDS, Clause, parse_where
 from engine.images import decode_image
 from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
@@ -22,6 +23,9 @@ from engine.search import Searcher, SearchResponse
 from engine.store import Store, open_store
 
 THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
+MAX_CLAUSES = 20
+FACET_TYPES = ("keyword", "keywords", "integer")
+SORT_TYPES = ("integer", "float", "datetime")
 STATS_FIELDS = ["format", "width", "height", "bytes", "ocr_text", "ocr_confidence", "has_text"]
 PIXEL_BUCKETS = [(0.25, "< 0.25 MP"), (0.5, "0.25-0.5 MP"), (1, "0.5-1 MP"), (2, "1-2 MP"), (4, "2-4 MP")]
 BYTE_BUCKETS = [(50, "< 50 KB"), (200, "50-200 KB"), (1024, "0.2-1 MB")]
@@ -73,15 +77,55 @@ class Library:
     def exists(self) -> bool:
         return self.store.dims() is not None
 
-    def search(self, query: str | None = None, image: Image.Image | None = None, **options) -> SearchResponse:
-        """Search by text and/or image; see Searcher.search for the options."""
+    def search(
+        self, query: str | None = None, image: Image.Image | None = None, where: Sequence[str] = (), **options
+    ) -> SearchResponse:
+        """Search by text and/or image among the images matching the `where` clauses (the filter
+        language of engine.filters); no query and no image browses them (options `sort`, `descending`,
+        `k`, `offset`). See Searcher.search for the other options."""
         if not self.exists():
             raise SearchError("the collection is empty: ingest some images first")
-        return self.searcher.search(query, image=image, **options)
+        clauses = self.parse_where(where)
+        if not (query or "").strip() and image is None:
+            browse = {k: v for k, v in options.items() if k in ("sort", "descending", "k", "offset")}
+            self._indexed(browse.get("sort", "ingested_at"), SORT_TYPES, "sort by")
+            return self.searcher.browse(clauses, **browse)
+        for browse_only in ("sort", "descending"):
+            options.pop(browse_only, None)
+        return self.searcher.search(query, image=image, where=clauses, **options)
 
-    def similar(self, image_id: str, mode: str = "hybrid", k: int = 10) -> SearchResponse:
-        """Images like a stored one."""
-        return self.searcher.similar(image_id, mode=mode, k=k)
+    def similar(
+        self, image_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[str] = ()
+    ) -> SearchResponse:
+        """Images like a stored one (among those matching `where`)."""
+        return self.searcher.similar(image_id, mode=mode, k=k, where=self.parse_where(where))
+
+    def _indexed(self, field: str, types: tuple[str, ...], what: str) -> str:
+        """The type of a field one can `what` (sort by, count values of), its payload index made if
+        missing (Qdrant orders and counts through indexes); SearchError naming the fields one can."""
+        kind = self.fields().get(field)
+        if kind not in types:
+            able = sorted(f for f, t in self.fields().items() if t in types)
+            raise SearchError(f"cannot {what} '{field}'; fields one can {what}: {', '.join(able)}")
+        with self.write_lock:
+            self.store.ensure_indexes({field: kind})
+        return kind
+
+    def fields(self) -> dict[str, str]:
+        """Fields a filter may name: the built-in ones and the metadata declared at ingest (name -> type)."""
+        return {**BUILTIN_FIELDS, **(self.store.metadata().get("fields") or {})}
+
+    def parse_where(self, where: Sequence[str]) -> list[Clause]:
+        """Filter clauses against this collection's fields; SearchError with the reason."""
+        if len(where) > MAX_CLAUSES:
+            raise SearchError(f"at most {MAX_CLAUSES} filter clauses")
+        return parse_where(list(where), self.fields())
+
+    def facets(self, field: str, where: Sequence[str] = (), limit: int = 20) -> dict:
+        """How many images have each value of `field` among those matching `where`, most first."""
+        kind = self._indexed(field, FACET_TYPES, "count values of")
+        values = self.store.facet(field, self.parse_where(where), limit)
+        return {"field": field, "type": kind, "values": [{"value": v, "count": n} for v, n in values]}
 
     # ------------------------------------------------------------------ stored images
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -15,6 +16,7 @@ from PIL import Image
 
 from engine.config import CHANNELS, Settings
 from engine.errors import NotFound, SearchError
+from engine.filters import Clause
 from engine.ocr import usable_ocr
 from engine.store import ChannelQuery, Store
 from engine.text import english_stopwords
@@ -90,6 +92,7 @@ class SearchResponse:
     hits: list[Hit]
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    total: int | None = None  # images matching the filters (all of them ranked), when filtered or browsing
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -179,9 +182,11 @@ class Searcher:
         offset: int = 0,
         weights: dict[str, float] | None = None,
         snippets: bool = True,
+        where: Sequence[Clause] = (),
     ) -> SearchResponse:
-        """Run one query (text, image, or both) and return ranked hits with explanations; without
-        `snippets` the hits carry no matched OCR line (ranking-only callers such as evaluation)."""
+        """Run one query (text, image, or both) among the images matching `where`, and return ranked
+        hits with explanations; without `snippets` the hits carry no matched OCR line (ranking-only
+        callers such as evaluation)."""
         query = (query or "").strip()
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
@@ -200,10 +205,39 @@ class Searcher:
                 raise SearchError("the query image has no readable text and visual search is unavailable")
         queries = self._embed(channels, text, image, timings)
         terms = query_terms(text) if snippets else None
-        response = self._execute(queries, terms, k, offset, weights, timings)
-        return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings)
+        response = self._execute(queries, terms, k, offset, weights, timings, where)
+        total = self.store.count(where=where) if where else None
+        return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings, total)
 
-    def similar(self, point_id: str, mode: str = "hybrid", k: int = 10) -> SearchResponse:
+    def browse(
+        self, where: Sequence[Clause] = (), sort: str = "ingested_at", descending: bool = True,
+        k: int = 10, offset: int = 0,
+    ) -> SearchResponse:  # fmt: skip
+        """No query: the images matching `where`, ordered by an indexed field (newest first by default)."""
+        start = time.perf_counter()
+        records = self.store.browse(where, sort, descending, k, offset)
+        hits = [
+            Hit(
+                id=pid,
+                rank=rank,
+                score=0.0,
+                paths=p.get("paths", []),
+                channels={},
+                snippet=(p.get("ocr_text") or "").split("\n", 1)[0][:_SNIPPET_CHARS],
+                matched_terms=[],
+                ocr_text=p.get("ocr_text", ""),
+                width=p.get("width"),
+                height=p.get("height"),
+            )
+            for rank, (pid, p) in enumerate(records, offset + 1)
+        ]
+        notes = [f"no query: browsing by {sort}, {'descending' if descending else 'ascending'}"]
+        total = self.store.count(where=where)
+        return SearchResponse(None, "browse", [], hits, notes, {"qdrant": _ms(start)}, total)
+
+    def similar(
+        self, point_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[Clause] = ()
+    ) -> SearchResponse:
         """ "More like this": query with the stored vectors of an image, leaving the image itself out."""
         notes: list[str] = []
         channels = self.channels_for(mode, notes)
@@ -214,7 +248,7 @@ class Searcher:
         if not queries:
             raise SearchError(f"image {point_id} has no vectors for mode '{mode}' (no OCR text?)")
         payload = self.store.retrieve([point_id]).get(point_id, {})
-        response = self._execute(queries, query_terms(payload.get("ocr_text", "")), k + 1, 0, None, {})
+        response = self._execute(queries, query_terms(payload.get("ocr_text", "")), k + 1, 0, None, {}, where)
         hits = [h for h in response.hits if h.id != point_id][:k]
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
@@ -228,6 +262,7 @@ class Searcher:
         offset: int,
         weights: dict[str, float] | None,
         timings: dict[str, float],
+        where: Sequence[Clause] = (),
     ) -> SearchResponse:
         """One store call; turns fused + per-channel rankings into explained hits (snippets only
         when `terms` is not None)."""
@@ -243,6 +278,7 @@ class Searcher:
             offset=offset,
             prefetch_limit=max(self.settings.prefetch_limit, k + offset),
             rrf_k=self.settings.rrf_k,
+            where=where,
         )
         timings["qdrant"] = _ms(start)
         ranks = {
