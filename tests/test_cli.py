@@ -87,3 +87,37 @@ def test_errors_are_one_clear_line(tmp_path):
             scales
         )
         assert "Traceback" not in env.stderr
+
+
+def test_search_filters_browse_and_facets(cli_db):
+    _, env, ads = cli_db
+    facets = json.loads(adsearch("facets", "width", "--json", env_extra=env).stdout)
+    widths = sorted((row["value"] for row in facets["values"] for _ in range(row["count"])), reverse=True)
+    assert facets["type"] == "integer" and len(widths) == len(ads)
+    cut = widths[0]  # the widest image(s) only
+    browse = json.loads(adsearch("search", "--where", f"width>={cut}", "--json", env_extra=env).stdout)
+    assert browse["mode"] == "browse" and browse["total"] == widths.count(cut) == len(browse["hits"])
+    assert all(hit["width"] >= cut for hit in browse["hits"])
+    ordered = json.loads(adsearch("search", "--sort", "width", "--asc", "--json", env_extra=env).stdout)
+    assert [hit["width"] for hit in ordered["hits"]] == sorted(widths)
+    query = ads[0]["brand"]
+    narrowed = json.loads(
+        adsearch(
+            "search", query, "--where", f"width<{cut}", "--mode", "keyword", "--json", env_extra=env
+        ).stdout
+    )
+    assert narrowed["total"] == len(ads) - widths.count(cut)
+    assert all(hit["width"] < cut for hit in narrowed["hits"])
+
+
+def test_bad_filters_and_facets_are_one_line_and_exit_2(cli_db):
+    _, env, _ = cli_db
+    for args, reason in [
+        (["search", "car", "--where", "colour=red"], "unknown field 'colour'"),
+        (["search", "car", "--where", "width>=wide"], "not a valid integer"),
+        (["search", "--sort", "format"], "cannot sort by 'format'"),
+        (["facets", "ocr_confidence"], "cannot count values of 'ocr_confidence'"),
+    ]:
+        result = adsearch(*args, env_extra=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert reason in result.stderr and "Traceback" not in result.stderr
