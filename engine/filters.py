@@ -38,11 +38,38 @@ _CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<|\s+not\s+i
 
 @dataclass(frozen=True)
 class Clause:
-    """One condition: `field op value`; op is =, !=, in, not in, >=, <=, >, <."""
+    """One condition: `field op value`; op is =, !=, in, not in, >=, <=, >, <, or, on the OCR text,
+    phrase (the words in this order) and without (not this word)."""
 
     field: str
     op: str
     value: object  # str | int | float | bool | datetime, or a tuple of them for in / not in
+
+
+TEXT_FIELD = "ocr_text"
+_PHRASE = re.compile(r'"([^"]*)"')
+_EXCLUDED = re.compile(r"(?:^|\s)-([A-Za-z0-9][\w'-]*)")
+
+
+@dataclass(frozen=True)
+class QueryParts:
+    """A typed query split into what the vectors embed and the exact-wording conditions."""
+
+    text: str  # the query with quotes and -words removed (phrase words stay: they are still meant)
+    clauses: tuple[Clause, ...]  # phrase / without clauses on the OCR text
+
+
+def split_query(query: str) -> QueryParts:
+    """'"just do it" shoes -kids' -> text 'just do it shoes', clauses: the OCR text contains the
+    phrase "just do it" and not the word "kids"."""
+    phrases = [" ".join(p.split()) for p in _PHRASE.findall(query) if p.split()]
+    rest = _PHRASE.sub(lambda m: f" {m.group(1)} ", query)
+    excluded = [w.lower() for w in _EXCLUDED.findall(rest)]
+    rest = _EXCLUDED.sub(" ", rest)
+    clauses = [Clause(TEXT_FIELD, "phrase", p) for p in phrases]
+    clauses += [Clause(TEXT_FIELD, "without", w) for w in dict.fromkeys(excluded)]
+    words = [w for w in rest.split() if w != "-"]  # a lone minus excludes nothing
+    return QueryParts(" ".join(words), tuple(clauses))
 
 
 def parse_where(texts: list[str], fields: dict[str, str]) -> list[Clause]:

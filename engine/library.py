@@ -15,7 +15,7 @@ from PIL import Image
 
 from engine.config import CHANNELS, Settings
 from engine.errors import NotFound, SearchError
-from engine.filters import BUILTIN_FIELDS, Clause, parse_where
+from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
 from engine.images import decode_image
 from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
@@ -82,10 +82,16 @@ class Library:
     ) -> SearchResponse:
         """Search by text and/or image among the images matching the `where` clauses (the filter
         language of engine.filters); no query and no image browses them (options `sort`, `descending`,
-        `k`, `offset`). See Searcher.search for the other options."""
+        `k`, `offset`). In the query, "a phrase" must appear in the OCR text word for word and -word
+        must not appear. See Searcher.search for the other options."""
         if not self.exists():
             raise SearchError("the collection is empty: ingest some images first")
         clauses = self.parse_where(where)
+        wording = split_query(query or "")
+        if wording.clauses:
+            with self.write_lock:
+                self.store.ensure_indexes({TEXT_FIELD: "text"})
+            query, clauses = wording.text, [*clauses, *wording.clauses]
         if not (query or "").strip() and image is None:
             browse = {k: v for k, v in options.items() if k in ("sort", "descending", "k", "offset")}
             self._indexed(browse.get("sort", "ingested_at"), SORT_TYPES, "sort by")

@@ -11,7 +11,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from engine.errors import SearchError
-from engine.filters import BUILTIN_FIELDS, Clause, parse_where
+from engine.filters import BUILTIN_FIELDS, Clause, parse_where, split_query
 from engine.store import ChannelQuery, ClientStore, EdgeStore, PointData, point_id
 
 FIELDS = {**BUILTIN_FIELDS, "brand": "keyword", "topics": "keywords", "year": "integer", "date": "datetime"}
@@ -147,3 +147,34 @@ def test_values_are_typed_and_lists_deduplicated():
     ]
     assert parse_where(["date<2014-02-01"], FIELDS)[0].value == datetime(2014, 2, 1, tzinfo=UTC)
     assert parse_where(["has_text=TRUE"], FIELDS) == [Clause("has_text", "=", True)]
+
+
+def test_a_query_splits_into_embedded_text_and_exact_wording():
+    parts = split_query('"Just  do it" running shoes -kids -Kids "" -')
+    assert parts.text == "Just do it running shoes"
+    assert parts.clauses == (
+        Clause("ocr_text", "phrase", "Just do it"),
+        Clause("ocr_text", "without", "kids"),
+    )
+    assert split_query("plain words").clauses == () and split_query("well-known").text == "well-known"
+
+
+@pytest.mark.parametrize("backend", ["edge", "client"])
+def test_phrases_need_the_words_in_order_and_minus_words_exclude(backend, tmp_path):
+    texts = ["Just do it. Nike", "just DO something else", "It do just", "Impossible is nothing"]
+    store = EdgeStore(tmp_path, "ads") if backend == "edge" else ClientStore(QdrantClient(":memory:"), "ads")
+    store.ensure_collection({"image": 2, "text": 2})
+    points = [
+        PointData(point_id(t), {"image": [1.0, i / 10]}, {"ocr_text": t, "n": i}) for i, t in enumerate(texts)
+    ]
+    store.upsert(points)
+    store.ensure_indexes({"ocr_text": "text", "n": "integer"})
+
+    def matching(query: str) -> set[str]:
+        return {p["ocr_text"] for _, p in store.browse(split_query(query).clauses, "n", False, 10, 0)}
+
+    assert matching('"just do it"') == {"Just do it. Nike"}  # case-insensitive, in order only
+    assert matching('"do just"') == {"It do just"}
+    assert matching("-just") == {"Impossible is nothing"}
+    assert matching('"is nothing" -impossible') == set()
+    store.close()

@@ -178,7 +178,7 @@ class Store(ABC):
 VECTOR_FLAGS = {"has_text": "text"}
 # engine.filters field type -> Qdrant payload index type (PayloadSchemaType member name, capitalised).
 INDEX_TYPES = {"keyword": "Keyword", "keywords": "Keyword", "integer": "Integer", "float": "Float",
-               "datetime": "Datetime"}  # fmt: skip
+               "datetime": "Datetime", "text": "Text"}  # fmt: skip
 RANGE_BOUND = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
 
 
@@ -189,6 +189,8 @@ class FilterParts:
     def match_any(self, key: str, values: list): ...
     def range(self, key: str, bounds: dict, is_datetime: bool): ...
     def has_vector(self, name: str): ...
+    def phrase(self, key: str, text: str): ...
+    def word(self, key: str, text: str): ...
     def combine(self, must: list, must_not: list): ...
 
 
@@ -206,6 +208,10 @@ def build_filter(clauses: Sequence[Clause], parts: FilterParts):
 def _condition(clause: Clause, parts: FilterParts) -> tuple[object, bool]:
     negate = clause.op in ("!=", "not in")
     value = clause.value
+    if clause.op == "phrase":
+        return parts.phrase(clause.field, value), False
+    if clause.op == "without":
+        return parts.word(clause.field, value), True
     if clause.field in VECTOR_FLAGS:  # has_text=true: the point has a text vector
         return parts.has_vector(VECTOR_FLAGS[clause.field]), negate != (not value)
     if clause.op in ("in", "not in"):

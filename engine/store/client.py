@@ -42,6 +42,12 @@ class ClientFilterParts(FilterParts):
     def has_vector(self, name):
         return self.m.HasVectorCondition(has_vector=name)
 
+    def phrase(self, key, text):
+        return self.m.FieldCondition(key=key, match=self.m.MatchPhrase(phrase=text))
+
+    def word(self, key, text):
+        return self.m.FieldCondition(key=key, match=self.m.MatchText(text=text))
+
     def combine(self, must, must_not):
         return self.m.Filter(must=must or None, must_not=must_not or None)
 
@@ -160,15 +166,23 @@ class ClientStore(Store):
     def ensure_indexes(self, fields: dict[str, str]) -> None:
         if not self._exists():
             return
-        schema = self.models.PayloadSchemaType
         for name, kind in fields.items():
-            if kind in INDEX_TYPES:
-                index = getattr(schema, INDEX_TYPES[kind].upper())
-                with warnings.catch_warnings():  # local mode: "indexes have no effect here" (harmless)
-                    warnings.simplefilter("ignore", UserWarning)
-                    self.client.create_payload_index(
-                        self.collection, field_name=name, field_schema=index, wait=True
-                    )
+            index = self._index_schema(kind)
+            if index is None:
+                continue
+            with warnings.catch_warnings():  # local mode: "indexes have no effect here" (harmless)
+                warnings.simplefilter("ignore", UserWarning)
+                self.client.create_payload_index(
+                    self.collection, field_name=name, field_schema=index, wait=True
+                )
+
+    def _index_schema(self, kind: str):
+        m = self.models
+        if kind == "text":  # words, lower-cased, with positions for phrases
+            return m.TextIndexParams(
+                type="text", tokenizer=m.TokenizerType.WORD, lowercase=True, phrase_matching=True
+            )
+        return getattr(m.PayloadSchemaType, INDEX_TYPES[kind].upper()) if kind in INDEX_TYPES else None
 
     def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if not self._exists():

@@ -43,6 +43,12 @@ class EdgeFilterParts(FilterParts):
     def has_vector(self, name):
         return self.qe.HasVectorCondition(name)
 
+    def phrase(self, key, text):
+        return self.qe.FieldCondition(key, match=self.qe.MatchPhrase(text))
+
+    def word(self, key, text):
+        return self.qe.FieldCondition(key, match=self.qe.MatchText(text))
+
     def combine(self, must, must_not):
         return self.qe.Filter(must=must or None, must_not=must_not or None)
 
@@ -163,9 +169,15 @@ class EdgeStore(Store):
     def ensure_indexes(self, fields: dict[str, str]) -> None:
         done = self.metadata().get("indexes", {})
         todo = {name: kind for name, kind in fields.items() if done.get(name) != kind and kind in INDEX_TYPES}
+        qe = self.qe
         for name, kind in todo.items():
-            schema = getattr(self.qe.PayloadSchemaType, INDEX_TYPES[kind])
-            self._require().update(self.qe.UpdateOperation.create_field_index(name, schema))
+            if kind == "text":  # words, lower-cased, with positions for phrases
+                schema = qe.TextIndexParams(
+                    tokenizer=qe.TokenizerType.Word, lowercase=True, phrase_matching=True
+                )
+            else:
+                schema = getattr(qe.PayloadSchemaType, INDEX_TYPES[kind])
+            self._require().update(qe.UpdateOperation.create_field_index(name, schema))
         if todo:
             self.update_metadata({"indexes": {**done, **todo}})
 
