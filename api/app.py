@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
+    ID_PATTERN,
     ImageId,
     JobId,
     LibraryDep,
@@ -43,6 +44,12 @@ Where = Annotated[
 ]
 
 
+Examples = Annotated[
+    tuple[Annotated[str, Field(pattern=ID_PATTERN)], ...],
+    Query(max_length=20, description="image ids for feedback: more like these (positive), unlike those"),
+]
+
+
 class SearchRequest(BaseModel):
     """A search (or, without `q`, a browse) as a JSON body."""
 
@@ -56,6 +63,9 @@ class SearchRequest(BaseModel):
     where: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=20)
     sort: str = Field("ingested_at", max_length=64)
     order: Literal["desc", "asc"] = "desc"
+    diverse: bool = False
+    positive: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(default_factory=list, max_length=20)
+    negative: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(default_factory=list, max_length=20)
 
 
 def run_search(lib: Library, search: SearchRequest) -> dict:
@@ -64,6 +74,7 @@ def run_search(lib: Library, search: SearchRequest) -> dict:
     response = lib.search(
         query, where=search.where, mode=search.mode, k=search.k, offset=search.offset,
         weights=parse_weights(search.weights), sort=search.sort, descending=search.order == "desc",
+        diverse=search.diverse, positive=search.positive, negative=search.negative,
     )  # fmt: skip
     return hits_json(response)
 
@@ -130,12 +141,16 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
             str, Query(max_length=64, description="browse order: an indexed field")
         ] = "ingested_at",
         order: Literal["desc", "asc"] = "desc",
+        diverse: Annotated[bool, Query(description="maximal marginal relevance: no near-copies")] = False,
+        positive: Examples = (),
+        negative: Examples = (),
     ) -> dict:
         """Hybrid (or single-channel) search by text among the images matching every `where` clause
         (repeat it: `where=brand=Audi&where=year>=2014`); without `q`, the matching images in `sort`
         order. `total` counts the matching images when filtered or browsing."""
         search = SearchRequest(q=q, mode=mode, k=k, offset=offset, weights=weights, where=list(where),
-                               sort=sort, order=order)  # fmt: skip
+                               sort=sort, order=order, diverse=diverse, positive=list(positive),
+                               negative=list(negative))  # fmt: skip
         return run_search(lib, search)
 
     @app.post("/api/search")

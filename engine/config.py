@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     rrf_k: int = Field(3, ge=1, le=10_000)
     prefetch_limit: int = Field(100, ge=1, le=10_000)
     weights: dict[str, float] = Field(default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0})
+    mmr_diversity: float = Field(
+        0.5, ge=0.0, le=1.0, allow_inf_nan=False,
+        description="--diverse: how much maximal marginal relevance trades relevance for variety (0-1)",
+    )  # fmt: skip
 
     # HTTP API (adsearch serve)
     host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes the server to the network")

@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ MODES: dict[str, tuple[str, ...]] = {
 }
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SNIPPET_CHARS = 160
+MAX_EXAMPLES = 40
 
 
 def parse_weights(text: str | None) -> dict[str, float]:
@@ -183,10 +184,15 @@ class Searcher:
         weights: dict[str, float] | None = None,
         snippets: bool = True,
         where: Sequence[Clause] = (),
+        diverse: bool = False,
+        positive: Sequence[str] = (),
+        negative: Sequence[str] = (),
     ) -> SearchResponse:
         """Run one query (text, image, or both) among the images matching `where`, and return ranked
         hits with explanations; without `snippets` the hits carry no matched OCR line (ranking-only
-        callers such as evaluation)."""
+        callers such as evaluation). `diverse` re-ranks the fused candidates by maximal marginal
+        relevance; `positive`/`negative` image ids turn each channel into a recommend query (more
+        like these, unlike those), the examples themselves left out of the hits."""
         query = (query or "").strip()
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
@@ -203,9 +209,17 @@ class Searcher:
                 notes.append("no text found in the query image: image channel only")
             if not channels:
                 raise SearchError("the query image has no readable text and visual search is unavailable")
-        queries = self._embed(channels, text, image, timings)
+        queries = self._with_examples(self._embed(channels, text, image, timings), positive, negative)
         terms = query_terms(text) if snippets else None
-        response = self._execute(queries, terms, k, offset, weights, timings, where)
+        diversity = self.settings.mmr_diversity if diverse else None
+        examples = set(positive) | set(negative)
+        response = self._execute(
+            queries, terms, k + len(examples), offset, weights, timings, where, diversity
+        )
+        if examples:
+            response.hits = [h for h in response.hits if h.id not in examples][:k]
+            for rank, hit in enumerate(response.hits, offset + 1):
+                hit.rank = rank
         total = self.store.count(where=where) if where else None
         return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings, total)
 
@@ -235,6 +249,29 @@ class Searcher:
         total = self.store.count(where=where)
         return SearchResponse(None, "browse", [], hits, notes, {"qdrant": _ms(start)}, total)
 
+    def _with_examples(
+        self, queries: list[ChannelQuery], positive: Sequence[str], negative: Sequence[str]
+    ) -> list[ChannelQuery]:
+        """Each channel's query with the stored vectors of the example images in that channel."""
+        if not positive and not negative:
+            return queries
+        if len(positive) + len(negative) > MAX_EXAMPLES:
+            raise SearchError(f"at most {MAX_EXAMPLES} example images (positive and negative together)")
+        vectors = {}
+        for image_id in dict.fromkeys([*positive, *negative]):
+            stored = self.store.vectors(image_id)
+            if stored is None:
+                raise SearchError(f"no image with id {image_id} (given as a feedback example)")
+            vectors[image_id] = stored
+        return [
+            replace(
+                q,
+                positives=tuple(vectors[i][q.channel] for i in positive if q.channel in vectors[i]),
+                negatives=tuple(vectors[i][q.channel] for i in negative if q.channel in vectors[i]),
+            )
+            for q in queries
+        ]
+
     def similar(
         self, point_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[Clause] = ()
     ) -> SearchResponse:
@@ -263,6 +300,7 @@ class Searcher:
         weights: dict[str, float] | None,
         timings: dict[str, float],
         where: Sequence[Clause] = (),
+        diversity: float | None = None,
     ) -> SearchResponse:
         """One store call; turns fused + per-channel rankings into explained hits (snippets only
         when `terms` is not None)."""
@@ -279,6 +317,7 @@ class Searcher:
             prefetch_limit=max(self.settings.prefetch_limit, k + offset),
             rrf_k=self.settings.rrf_k,
             where=where,
+            diversity=diversity,
         )
         timings["qdrant"] = _ms(start)
         ranks = {

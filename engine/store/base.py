@@ -43,10 +43,27 @@ class PointData:
 
 @dataclass(frozen=True)
 class ChannelQuery:
-    """One channel's query vector."""
+    """One channel's query vector; with examples, a recommend query (best score: like the vector
+    and the positives, unlike the negatives)."""
 
     channel: str
     vector: list[float] | SparseVec
+    positives: tuple = ()
+    negatives: tuple = ()
+
+    @property
+    def recommends(self) -> bool:
+        return bool(self.positives or self.negatives)
+
+
+MMR_CHANNELS = ("image", "text")  # dense channels MMR can diversify in, in order of preference
+
+
+def mmr_query(queries: list[ChannelQuery]) -> ChannelQuery | None:
+    """The query whose channel diversification uses: near-identical ads look alike (image) or read
+    alike (text). None when only the sparse channel is searched."""
+    by_channel = {q.channel: q for q in queries}
+    return next((by_channel[c] for c in MMR_CHANNELS if c in by_channel), None)
 
 
 @dataclass
@@ -148,9 +165,11 @@ class Store(ABC):
         prefetch_limit: int,
         rrf_k: int,
         where: Sequence[Clause] = (),
+        diversity: float | None = None,
     ) -> SearchResult:
         """One batch call: the fused query (prefetch per channel + RRF) and each channel alone, every
-        part restricted to the points matching `where`."""
+        part restricted to the points matching `where`. With `diversity` (0-1), the fused candidates
+        are re-ranked by maximal marginal relevance in `mmr_query`'s channel."""
 
     @abstractmethod
     def metadata(self) -> dict: ...

@@ -19,6 +19,7 @@ from engine.store.base import (
     Store,
     build_filter,
     check_dims,
+    mmr_query,
     search_result,
 )
 
@@ -200,42 +201,48 @@ class ClientStore(Store):
             if offset is None:
                 return
 
-    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=()) -> SearchResult:
+    def _query(self, q):
+        vector = self._vector(q.vector)
+        if not q.recommends:
+            return vector
         m = self.models
-        hit_payload = m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE)
+        examples = m.RecommendInput(
+            positive=[vector, *map(self._vector, q.positives)],
+            negative=[self._vector(v) for v in q.negatives],
+            strategy=m.RecommendStrategy.BEST_SCORE,
+        )
+        return m.RecommendQuery(recommend=examples)
+
+    def search(
+        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None
+    ) -> SearchResult:
+        m = self.models
         if not self._exists():
             raise StoreError(f"collection '{self.collection}' does not exist: run `adsearch ingest`")
         flt = self._filter(where)
         if len(queries) == 1:
-            fused = m.QueryRequest(
-                query=self._vector(queries[0].vector),
-                using=queries[0].channel,
-                limit=limit,
-                offset=offset,
-                with_payload=hit_payload,
-                filter=flt,
-            )
+            ranking = {"query": self._query(queries[0]), "using": queries[0].channel}
         else:
-            fused = m.QueryRequest(
-                prefetch=[
-                    m.Prefetch(
-                        query=self._vector(q.vector), using=q.channel, limit=prefetch_limit, filter=flt
-                    )
+            ranking = {
+                "prefetch": [
+                    m.Prefetch(query=self._query(q), using=q.channel, limit=prefetch_limit, filter=flt)
                     for q in queries
                 ],
-                query=m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=weights)),
-                limit=limit,
-                offset=offset,
-                with_payload=hit_payload,
-                filter=flt,
+                "query": m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=weights)),
+            }
+        diverse_in = mmr_query(queries) if diversity else None
+        if diverse_in is not None:
+            pool = max(prefetch_limit, limit + offset)
+            mmr = m.NearestQuery(
+                nearest=self._vector(diverse_in.vector), mmr=m.Mmr(diversity=diversity, candidates_limit=pool)
             )
+            candidates = m.Prefetch(limit=pool, filter=flt, **ranking)
+            ranking = {"prefetch": [candidates], "query": mmr, "using": diverse_in.channel}
+        hit_payload = m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE)
+        fused = m.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
         singles = [
             m.QueryRequest(
-                query=self._vector(q.vector),
-                using=q.channel,
-                limit=prefetch_limit,
-                with_payload=False,
-                filter=flt,
+                query=self._query(q), using=q.channel, limit=prefetch_limit, with_payload=False, filter=flt
             )
             for q in queries
         ]

@@ -20,6 +20,7 @@ from engine.store.base import (
     Store,
     build_filter,
     check_dims,
+    mmr_query,
     search_result,
 )
 
@@ -196,27 +197,38 @@ class EdgeStore(Store):
             if offset is None:
                 return
 
-    def search(self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=()) -> SearchResult:
+    def _query(self, q):
+        vector = self._vector(q.vector)
+        if not q.recommends:
+            return self.qe.Query.Nearest(vector, using=q.channel)
+        examples = self.qe.RecommendQuery(
+            [vector, *map(self._vector, q.positives)], [self._vector(v) for v in q.negatives]
+        )
+        return self.qe.Query.RecommendBestScore(examples, using=q.channel)
+
+    def search(
+        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None
+    ) -> SearchResult:
         qe = self.qe
         shard = self._require()
-        nearest = [qe.Query.Nearest(self._vector(q.vector), using=q.channel) for q in queries]
-        hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
         flt = self._filter(where)
+        scoring = [self._query(q) for q in queries]
         if len(queries) == 1:
-            fused = qe.QueryRequest(
-                limit=limit, offset=offset, query=nearest[0], with_payload=hit_payload, filter=flt
-            )
+            ranking = {"query": scoring[0]}
         else:
-            fused = qe.QueryRequest(
-                limit=limit,
-                offset=offset,
-                prefetches=[qe.Prefetch(limit=prefetch_limit, query=n, filter=flt) for n in nearest],
-                query=qe.Fusion.Rrf(k=rrf_k, weights=weights),
-                with_payload=hit_payload,
-                filter=flt,
-            )
+            ranking = {
+                "prefetches": [qe.Prefetch(limit=prefetch_limit, query=s, filter=flt) for s in scoring],
+                "query": qe.Fusion.Rrf(k=rrf_k, weights=weights),
+            }
+        diverse_in = mmr_query(queries) if diversity else None
+        if diverse_in is not None:
+            pool = max(prefetch_limit, limit + offset)
+            mmr = qe.Mmr(self._vector(diverse_in.vector), 1.0 - diversity, pool, using=diverse_in.channel)
+            ranking = {"prefetches": [qe.Prefetch(limit=pool, filter=flt, **ranking)], "query": mmr}
+        hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
+        fused = qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
         singles = [
-            qe.QueryRequest(limit=prefetch_limit, query=n, with_payload=False, filter=flt) for n in nearest
+            qe.QueryRequest(limit=prefetch_limit, query=s, with_payload=False, filter=flt) for s in scoring
         ]
         results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
         return search_result(queries, results)
