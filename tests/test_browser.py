@@ -417,3 +417,114 @@ def test_the_upload_page_says_why_an_upload_is_refused(
         assert plain.status_code in (401, 413) and message in plain.text
     finally:
         api_library.settings = original
+
+
+# ---------------------------------------------------------------------- filters, facets, paging (issue #13)
+
+
+def card_ids(page) -> list[str]:
+    return page.eval_on_selector_all("ol.grid li.card", "els => els.map(e => e.dataset.id)")
+
+
+def wait_for_search(page, present: bool) -> None:
+    """Until the URL has (or no longer has) a filter, after an in-place swap."""
+    page.wait_for_function(f"location.search.includes('where=') === {str(present).lower()}")
+    page.wait_for_load_state("networkidle")
+
+
+def test_facets_add_and_remove_filters_in_place(page, api_server, api_library):
+    page.goto(api_server + "/?q=sale&mode=hybrid")
+    page.evaluate("window.__stayed = true")
+    assert page.locator("ul.chips").count() == 0
+    facet = page.locator("section.facet[data-field=format]")
+    values = dict(zip(facet.locator("li").evaluate_all("els => els.map(e => e.dataset.value)"),
+                      map(int, facet.locator(".count").all_inner_texts()), strict=True))  # fmt: skip
+    assert values == {v["value"]: v["count"] for v in api_library.facets("format", [], 10)["values"]}
+    assert "JPEG" in values and "PNG" in values
+    facet.locator("li[data-value=JPEG] a.facet-value").click()
+    wait_for_search(page, present=True)
+    assert page.evaluate("window.__stayed === true")  # swapped in place, no reload
+    assert "where=format%3DJPEG" in page.url and "q=sale" in page.url and "mode=hybrid" in page.url
+    ids = card_ids(page)
+    assert ids and all(api_library.get(i)["format"] == "JPEG" for i in ids)
+    assert len(ids) == values["JPEG"]  # the search ranks every matching image
+    assert page.locator("a.chip").all_inner_texts() == ["format=JPEG ×"]
+    assert f"of {values['JPEG']} result" in page.locator(".summary").inner_text()
+    active = page.locator("section.facet[data-field=format] .facet-value.active")
+    assert active.inner_text() == "JPEG"  # the active value is no longer a link
+    assert page.locator("section.facet[data-field=format] a.facet-value").count() == 0
+    screenshot(page, "facets")
+
+    page.locator("section.facet[data-field=format]").wait_for()
+    page.fill("#q", "car")  # a new query keeps the filters
+    page.click("button[type=submit] >> text=Search")
+    page.wait_for_function("location.search.includes('q=car')")
+    page.wait_for_load_state("networkidle")
+    assert "where=format%3DJPEG" in page.url
+    assert all(api_library.get(i)["format"] == "JPEG" for i in card_ids(page))
+
+    page.locator("a.chip", has_text="format=JPEG").click()
+    wait_for_search(page, present=False)
+    assert page.evaluate("window.__stayed === true")
+    assert page.locator("a.chip").count() == 0 and "q=car" in page.url
+    formats = {api_library.get(i)["format"] for i in card_ids(page)}
+    assert formats >= {"JPEG", "PNG"}
+
+
+def test_browse_a_filter_without_a_query(page, api_server, api_library):
+    page.goto(api_server + "/?where=has_text%3Dfalse")
+    expected = api_library.search("", where=["has_text=false"], k=24)
+    assert card_ids(page) == [h.id for h in expected.hits] and expected.total
+    assert f"{expected.total} of {expected.total} result" in page.locator(".summary").inner_text()
+    assert "browse" in page.locator(".summary").inner_text()
+    assert page.locator("a.chip").all_inner_texts() == ["has_text=false ×"]
+    assert page.locator(".score").count() == 0  # browsing has no scores
+
+
+def test_next_and_previous_page_in_place(page, api_server, api_library):
+    where, k = ["width>=1"], 5
+    page.goto(api_server + f"/?q=sale&mode=hybrid&where=width%3E%3D1&k={k}")
+    page.evaluate("window.__stayed = true")
+    first = card_ids(page)
+    total = api_library.search("sale", where=where, k=k).total
+    assert len(first) == k and total > 2 * k
+    summary = page.locator(".summary").inner_text()
+    assert f"{k} of {total} results" in summary and "(1–5)" in summary
+    assert page.locator("nav.pager a.prev").count() == 0
+
+    page.click("nav.pager a.next")
+    page.wait_for_function("location.search.includes('offset=5')")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.__stayed === true")
+    second = card_ids(page)
+    assert second == [h.id for h in api_library.search("sale", where=where, k=k, offset=k).hits]
+    assert not set(first) & set(second)
+    assert "(6–10)" in page.locator(".summary").inner_text()
+    assert page.locator("ol.grid .rank").first.inner_text() == "#6"
+    assert "k=5" in page.url and "where=width%3E%3D1" in page.url
+
+    page.click("nav.pager a.prev")
+    page.wait_for_function("!location.search.includes('offset=')")
+    page.wait_for_load_state("networkidle")
+    assert card_ids(page) == first and page.evaluate("window.__stayed === true")
+
+    last = (total - 1) // k * k  # the last page has no "Next page"
+    page.goto(api_server + f"/?q=sale&mode=hybrid&where=width%3E%3D1&k={k}&offset={last}")
+    assert len(card_ids(page)) == total - last
+    assert page.locator("nav.pager a.next").count() == 0 and page.locator("nav.pager a.prev").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("q=car&where=colour%3Dred", "unknown field 'colour'"),
+        ("where=width%3E%3Dwide", "not a valid integer value for field width"),
+        ("where=format%3E%3DPNG", "needs a number or date field"),
+        ("q=car&" + "&".join(["where=width%3E%3D1"] * 21), "at most 20 filter clauses"),
+    ],
+)
+def test_a_bad_filter_in_the_url_says_why(page, api_server, query, reason):
+    answer = page.goto(api_server + "/?" + query)
+    assert answer.status == 200
+    assert reason in page.locator("#results .error[role=alert]").inner_text()
+    assert page.locator("ol.grid").count() == 0

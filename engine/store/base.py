@@ -131,11 +131,27 @@ class Store(ABC):
     def facet(self, field: str, where: Sequence[Clause] = (), limit: int = 20) -> list[tuple[object, int]]:
         """(value, count) of a payload field over the points matching `where`, most frequent first."""
 
-    @abstractmethod
     def browse(
         self, where: Sequence[Clause], order_by: str, descending: bool, limit: int, offset: int
     ) -> list[tuple[str, dict]]:
-        """(id, payload) of the points matching `where`, ordered by an indexed payload field."""
+        """(id, payload) of the points matching `where`, ordered by an indexed payload field, ties by
+        id, so pages never overlap: Qdrant orders ties differently for different limits, so the
+        points tied with the last one of the window are all fetched and ordered here."""
+        head = self._ordered(where, order_by, descending, offset + limit)
+        if len(head) == offset + limit:
+            cut = head[-1][1].get(order_by)
+            bound = datetime.fromisoformat(cut) if isinstance(cut, str) else cut
+            tied = [*where, Clause(order_by, ">=", bound), Clause(order_by, "<=", bound)]
+            head = [r for r in head if r[1].get(order_by) != cut] + self._ordered(
+                tied, order_by, descending, MAX_TIES
+            )
+        head.sort(key=lambda r: r[0])
+        head.sort(key=lambda r: r[1].get(order_by), reverse=descending)
+        return head[offset : offset + limit]
+
+    @abstractmethod
+    def _ordered(self, where: Sequence[Clause], order_by: str, descending: bool, limit: int) -> list:
+        """The first `limit` (id, payload) matching `where` in Qdrant's order of `order_by`."""
 
     @abstractmethod
     def ensure_indexes(self, fields: dict[str, str]) -> None:
@@ -199,6 +215,7 @@ VECTOR_FLAGS = {"has_text": "text"}
 INDEX_TYPES = {"keyword": "Keyword", "keywords": "Keyword", "integer": "Integer", "float": "Float",
                "datetime": "Datetime", "text": "Text"}  # fmt: skip
 RANGE_BOUND = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
+MAX_TIES = 10_000  # points sharing one sort value that browsing reads to order them by id
 
 
 class FilterParts:

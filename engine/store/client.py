@@ -150,7 +150,7 @@ class ClientStore(Store):
         )
         return [(hit.value, hit.count) for hit in response.hits]
 
-    def browse(self, where, order_by, descending, limit, offset) -> list[tuple[str, dict]]:
+    def _ordered(self, where, order_by, descending, limit) -> list[tuple[str, dict]]:
         if not self._exists():
             return []
         m = self.models
@@ -158,11 +158,11 @@ class ClientStore(Store):
         records, _ = self.client.scroll(
             self.collection,
             scroll_filter=self._filter(where),
-            limit=offset + limit,
+            limit=limit,
             order_by=m.OrderBy(key=order_by, direction=direction),
             with_payload=m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE),
         )
-        return [(str(r.id), dict(r.payload or {})) for r in records[offset:]]
+        return [(str(r.id), dict(r.payload or {})) for r in records]
 
     def ensure_indexes(self, fields: dict[str, str]) -> None:
         if not self._exists():

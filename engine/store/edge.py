@@ -152,20 +152,20 @@ class EdgeStore(Store):
         request = self.qe.FacetRequest(field, limit=limit, exact=True, filter=self._filter(where))
         return [(hit.value, hit.count) for hit in self.shard.facet(request).hits]
 
-    def browse(self, where, order_by, descending, limit, offset) -> list[tuple[str, dict]]:
+    def _ordered(self, where, order_by, descending, limit) -> list[tuple[str, dict]]:
         if self.shard is None:
             return []
         qe = self.qe
         direction = qe.Direction.Desc if descending else qe.Direction.Asc
-        records, _ = self.shard.scroll(  # ordered scrolls have no cursor: read offset + limit, skip
+        records, _ = self.shard.scroll(
             qe.ScrollRequest(
-                limit=offset + limit,
+                limit=limit,
                 filter=self._filter(where),
                 order_by=qe.OrderBy(order_by, direction=direction),
                 with_payload=qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE),
             )
         )
-        return [(str(r.id), dict(r.payload or {})) for r in records[offset:]]
+        return [(str(r.id), dict(r.payload or {})) for r in records]
 
     def ensure_indexes(self, fields: dict[str, str]) -> None:
         done = self.metadata().get("indexes", {})
