@@ -108,12 +108,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read images (JPEG, PNG, BMP, WEBP, GIF first frame, TIFF) recursively, OCR them "
         "in parallel, embed and store one point per distinct image. Unchanged files are skipped; "
         "identical bytes under several paths become one point. Bad files are reported and skipped. "
-        "Exit status: 0 all good, 1 some files failed, 2 nothing could run.",
+        "Every image gets the fields folder, format, width, height, bytes, has_text, ocr_confidence, "
+        "ingested_at and file_date; --metadata adds your own. "
+        "Exit status: 0 all good, 1 some files or metadata rows failed, 2 nothing could run.",
     )
     p.add_argument("paths", nargs="+", type=Path, help="image files or folders")
     p.add_argument("--workers", type=int, help="OCR worker processes (default: one per core)")
     p.add_argument("--batch-size", type=int, help="images per encoding/upsert batch (default 16)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--metadata",
+        type=Path,
+        metavar="FILE",
+        help="per-image fields (advertiser, brand, date, topics, ...) from a CSV or JSON Lines file with a "
+        "`path` column (relative to the folder given) or a `sha256` column; filter with search --where. "
+        "Run again with a changed file to update the fields without re-OCR. Bad rows: one line each, skipped",
+    )
+    p.add_argument(
+        "--schema",
+        type=Path,
+        metavar="FILE",
+        help='field types for --metadata: JSON {"field": "type"}, types keyword, keywords (list; CSV cells '
+        "split on ';'), integer, float, datetime, bool (stored as keyword true/false). Default: inferred",
+    )
     _store_options(p)
     _model_options(p)
     _ocr_options(p)
@@ -124,12 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Embed the query once per channel and let Qdrant fuse the channels (RRF). Modes: "
         "hybrid (image + text + keywords), visual (CLIP), text (dense OCR text), keyword (BM25 OCR text).",
     )
-    p.add_argument("query", nargs="?", default="", help="text query")
+    p.add_argument("query", nargs="?", default="", help="text query (none: browse the filtered images)")
     p.add_argument("--image", type=Path, help="query by this image (its OCR text feeds the text channels)")
     p.add_argument("--mode", default="hybrid", choices=["hybrid", "visual", "text", "keyword"])
     p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
     p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
     p.add_argument("--weights", help="RRF weights per channel, e.g. image=1,text=2,keywords=1")
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="CLAUSE",
+        help="only images where CLAUSE holds (repeatable, all must hold): brand=Audi, year>=2014, "
+        "date<2015-01-01, 'topic in [cars,travel]', has_text=true, format!=GIF",
+    )
+    p.add_argument("--sort", default="ingested_at", help="browse order without a query (default ingested_at)")
+    p.add_argument("--asc", action="store_true", help="browse in ascending order (default: descending)")
+    p.add_argument(
+        "--diverse", action="store_true", help="no near-copies: re-rank by maximal marginal relevance"
+    )
+    p.add_argument("--positive", action="append", default=[], metavar="ID", help="more like this image")
+    p.add_argument("--negative", action="append", default=[], metavar="ID", help="unlike this image")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_options(p)
     _model_options(p)
@@ -205,6 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
+        "facets",
+        help="count the images per value of a field",
+        description="How many images have each value of FIELD (a keyword, list or integer field: built-in "
+        "ones such as format, folder, width, or metadata given at ingest), among those matching --where.",
+    )
+    p.add_argument("field", help="the field to count, e.g. brand, topic, format, folder")
+    p.add_argument("--where", action="append", default=[], metavar="CLAUSE", help="as in `search`")
+    p.add_argument("--limit", type=int, default=20, help="at most this many values (default 20, max 200)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _store_options(p)
+
+    p = sub.add_parser(
         "stats", help="what the collection holds", description="Collection size, text coverage, models."
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -262,17 +306,27 @@ def _library(settings: Settings, need_collection: bool = False, load_models: boo
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.metadata import load_metadata
+
     settings = _settings(args)
+    if args.schema and not args.metadata:
+        raise UsageError("--schema gives the types of a --metadata file: give that file too")
 
     def on_error(path: str, reason: str) -> None:
         tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
 
-    with _library(settings) as library:
-        report = library.ingest(args.paths, on_error, progress=not args.no_progress)
+    with _library(settings, load_models=False) as library:
+        extra = {}
+        if args.metadata:  # read and checked before the models load: a bad file fails fast
+            recorded = library.store.metadata().get("fields") or {}
+            extra["metadata"] = load_metadata(args.metadata, args.schema, known=recorded)
+            print(extra["metadata"].describe())
+        library.encoders  # noqa: B018 (load now: a CLIP failure is reported before any work)
+        report = library.ingest(args.paths, on_error, progress=not args.no_progress, **extra)
         total = library.store.count()
     print(report.summary())
     print(f"collection '{settings.collection}' now holds {total} images")
-    return 1 if report.failed else 0
+    return 1 if report.failed or report.metadata_skipped else 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -289,21 +343,39 @@ def cmd_search(args: argparse.Namespace) -> int:
     image = decode_image(args.image.read_bytes(), settings.max_image_pixels).image if args.image else None
     with _library(settings, need_collection=True) as library:
         response = library.search(
-            args.query, image=image, mode=args.mode, k=args.k, offset=args.offset, weights=weights
-        )
+            args.query, image=image, where=args.where, mode=args.mode, k=args.k, offset=args.offset,
+            weights=weights, sort=args.sort, descending=not args.asc, diverse=args.diverse,
+            positive=args.positive, negative=args.negative,
+        )  # fmt: skip
     if args.json:
         print(json.dumps(response.to_dict(), indent=2))
         return 0
     for note in response.notes:
         print(f"note: {note}")
-    label = args.query or str(args.image)
-    print(f"{len(response.hits)} hits for {label!r} ({response.mode}: {', '.join(response.channels)})")
+    label = args.query or (str(args.image) if args.image else "everything")
+    total = f" of {response.total} matching" if response.total is not None else ""
+    print(f"{len(response.hits)} hits{total} for {label!r} ({response.mode}: {', '.join(response.channels)})")
     for hit in response.hits:
         channels = " ".join(f"{c}#{m.rank}" for c, m in hit.channels.items()) or "-"
         path = hit.paths[0] if hit.paths else hit.id
         print(f"{hit.rank:>3}. {hit.score:.4f}  {path}  [{channels}]")
         if hit.snippet:
             print(f"       “{hit.snippet}”")
+    return 0
+
+
+def cmd_facets(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 200:
+        raise UsageError("--limit must be between 1 and 200")
+    settings = _settings(args)
+    with _library(settings, load_models=False, need_collection=True) as library:
+        counts = library.facets(args.field, args.where, args.limit)
+    if args.json:
+        print(json.dumps(counts, indent=2))
+        return 0
+    print(f"{args.field} ({counts['type']}):")
+    for row in counts["values"]:
+        print(f"  {row['count']:>7}  {row['value']}")
     return 0
 
 
@@ -439,6 +511,7 @@ COMMANDS = {
     "ocr": cmd_ocr,
     "migrate": cmd_migrate,
     "stats": cmd_stats,
+    "facets": cmd_facets,
 }
 
 

@@ -3,6 +3,13 @@
 Idempotent and resumable: a point's id is the UUID5 of its bytes' sha256 and a point is written
 whole (all vectors + payload in one upsert), so a crash loses at most the batch in flight and a
 rerun skips every image already stored with the current pipeline.
+
+Every point carries the built-in fields of engine.filters.BUILTIN_FIELDS: `folder` (the file's
+folder relative to the path given, "." for that path itself or for a file given directly) and
+`file_date` (the file's modification time) among them. Per-image metadata (engine.metadata) is
+written into the payload of new points and set on stored ones without re-OCR or re-encoding, as are
+built-ins a point stored by an older version lacks. A field missing from a later metadata file, or
+left empty there, keeps its stored value: a metadata file adds and changes values, never removes them.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import contextlib
 import hashlib
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +30,10 @@ from pathlib import Path
 
 from engine.config import Settings
 from engine.encoders import Encoders
+from engine.errors import AdsearchError
+from engine.filters import BUILTIN_FIELDS
 from engine.images import AnalysedImage, ImageError, analyse_image, discover
+from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
 from engine.ocr import usable_ocr
 from engine.store import PointData, Store, point_id
 from ocr_text import OcrResult, OcrSettings, OcrWord, tesseract_version
@@ -32,7 +43,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class IngestReport:
-    """What an ingest run did. Seconds per stage are busy time (OCR summed over workers)."""
+    """What an ingest run did. Seconds per stage are busy time (OCR summed over workers).
+
+    `metadata_updated` counts stored points (among `unchanged` and `new_paths`) whose payload got
+    new metadata or missing built-in fields without being processed again; `metadata_skipped` lists
+    the metadata rows not applied, (where, reason)."""
 
     found: int = 0
     ingested: int = 0
@@ -40,6 +55,8 @@ class IngestReport:
     new_paths: int = 0
     cancelled: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    metadata_updated: int = 0
+    metadata_skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     ocr_seconds: float = 0.0
     encode_seconds: float = 0.0
@@ -51,11 +68,17 @@ class IngestReport:
 
     def summary(self) -> str:
         """One line for people."""
+        metadata = ""
+        if self.metadata_updated or self.metadata_skipped:
+            metadata = (
+                f"; fields updated on {self.metadata_updated} stored images without re-processing, "
+                f"{len(self.metadata_skipped)} metadata rows skipped"
+            )
         return (
             f"ingested {self.ingested}, unchanged {self.unchanged}, new paths for known images "
             f"{self.new_paths}, failed {len(self.failed)} of {self.found} files in {self.seconds:.1f} s "
             f"({self.images_per_second:.2f} images/s; busy: OCR {self.ocr_seconds:.1f} s over workers, "
-            f"encoding {self.encode_seconds:.1f} s, upsert {self.upsert_seconds:.1f} s)"
+            f"encoding {self.encode_seconds:.1f} s, upsert {self.upsert_seconds:.1f} s){metadata}"
         )
 
 
@@ -97,12 +120,42 @@ class IngestHooks:
         return self.write_lock or contextlib.nullcontext()
 
 
+@dataclass(frozen=True)
+class _Found:
+    """A discovered file: its path relative to the path given (POSIX) and its folder there."""
+
+    path: Path
+    relative: str
+    folder: str
+
+
+def discover_under(paths: Iterable[str | Path]) -> Iterator[_Found]:
+    """engine.images.discover, each file with its place under the path it was found below (the first
+    such path when several hold it)."""
+    seen: set[str] = set()
+    for root in paths:
+        root = Path(root)
+        for path in discover([root]):
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            if path == root:
+                yield _Found(path, path.name, ".")
+            else:
+                relative = path.relative_to(root)
+                yield _Found(path, relative.as_posix(), relative.parent.as_posix())
+
+
 @dataclass
 class _Pending:
     path: Path
     sha256: str
     size: int
     known_ocr: OcrResult | None = None  # stored OCR still valid: only the encoders changed
+    folder: str = "."
+    file_date: str = ""
+    keep: dict = field(default_factory=dict)  # payload keys of the stored point that ingest does not write
 
 
 def stored_ocr(payload: dict) -> OcrResult:
@@ -123,6 +176,7 @@ class Ingestor:
         on_error: Callable[[str, str], None] | None = None,
         progress: bool = True,
         hooks: IngestHooks | None = None,
+        metadata: MetadataTable | None = None,
     ):
         self.settings = settings
         self.encoders = encoders
@@ -135,6 +189,8 @@ class Ingestor:
         self.pipeline = pipeline_info(self.ocr, encoders)
         self.report = IngestReport()
         self._paths_by_id: dict[str, list[str]] = {}
+        self.metadata = metadata
+        self._metadata_by_id: dict[str, dict] = {}  # metadata of the points processed in this run
 
     def run(self, paths: Iterable[str | Path]) -> IngestReport:
         """Ingest every image under `paths`; per-file problems are reported, never raised."""
@@ -142,9 +198,12 @@ class Ingestor:
 
         start = time.perf_counter()
         with self.hooks.writing():
+            fields = self._fields()  # refuses a metadata file at odds with the collection, before any write
             self.store.ensure_collection(collection_dims(self.settings, self.encoders, self.store))
-            self._record_metadata()
-        files = list(discover(paths))
+            self._record_metadata(fields)
+        for where, reason in self.metadata.problems if self.metadata else []:
+            self._skip_row(where, reason)
+        files = list(discover_under(paths))
         self.report.found = len(files)
         bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
         self._bar = bar
@@ -152,6 +211,8 @@ class Ingestor:
             self._executor = pool
             self._process(self._pending(files))
         bar.close()
+        for where, reason in self.metadata.unmatched() if self.metadata else []:
+            self._skip_row(where, reason)
         with self.hooks.writing():
             self.store.flush()
             self.store.optimize()
@@ -166,6 +227,10 @@ class Ingestor:
             max_workers=max(1, self.settings.workers), mp_context=multiprocessing.get_context("spawn")
         )
 
+    def _skip_row(self, where: str, reason: str) -> None:
+        self.report.metadata_skipped.append((where, reason))
+        self.on_error(where, reason)
+
     def _fail(self, path: Path | str, reason: str) -> None:
         self.report.failed.append((str(path), reason))
         self.on_error(str(path), reason)
@@ -178,7 +243,7 @@ class Ingestor:
         if self.hooks.on_progress:
             self.hooks.on_progress(self._done, self.report.found)
 
-    def _pending(self, files: list[Path]) -> Iterator[_Pending]:
+    def _pending(self, files: list[_Found]) -> Iterator[_Pending]:
         """Files still to process, triaged a chunk at a time as the OCR queue asks for more: no
         barrier between chunks, so the workers never wait for a chunk to finish."""
         chunk = max(64, self.settings.batch_size * 4)
@@ -188,46 +253,69 @@ class Ingestor:
                 ok=self.report.ingested, skip=self.report.unchanged, fail=len(self.report.failed)
             )
 
-    def _triage(self, files: list[Path]) -> list[_Pending]:
-        """Hash files; skip those stored with this pipeline (adding new paths); return the rest."""
-        hashed: list[_Pending] = []
-        for path in files:
+    def _triage(self, files: list[_Found]) -> list[_Pending]:
+        """Hash files; skip those stored with this pipeline (adding new paths and fields); return the rest."""
+        hashed: list[tuple[_Pending, dict]] = []
+        for found in files:
             try:
-                data = path.read_bytes()
+                data = found.path.read_bytes()
+                mtime = found.path.stat().st_mtime
             except OSError as exc:
-                self._fail(path, f"cannot read file ({exc.strerror or exc})")
+                self._fail(found.path, f"cannot read file ({exc.strerror or exc})")
                 continue
-            hashed.append(_Pending(path, hashlib.sha256(data).hexdigest(), len(data)))
+            sha = hashlib.sha256(data).hexdigest()
+            item = _Pending(found.path, sha, len(data), folder=found.folder, file_date=_file_date(mtime))
+            hashed.append((item, self.metadata.for_file(found.relative, sha) if self.metadata else {}))
         with self.hooks.writing():
             return self._split_stored(hashed)
 
-    def _split_stored(self, hashed: list[_Pending]) -> list[_Pending]:
-        """Record new paths of images already stored by this pipeline; return the others."""
-        stored = self.store.retrieve([point_id(p.sha256) for p in hashed])
+    def _split_stored(self, hashed: list[tuple[_Pending, dict]]) -> list[_Pending]:
+        """Record new paths and fields of images already stored by this pipeline; return the others."""
+        stored = self.store.retrieve([point_id(p.sha256) for p, _ in hashed])
         todo = []
-        for item in hashed:
+        for item, metadata in hashed:
             pid = point_id(item.sha256)
             path = str(item.path.resolve())
             payload = stored.get(pid)
             if pid in self._paths_by_id:  # same bytes seen earlier in this run
-                self._add_path(pid, path)
+                self._add_path(pid, path, metadata)
                 self.report.new_paths += 1
                 self._advance(1)
             elif payload and self._up_to_date(payload):
-                if path not in payload.get("paths", []):
-                    payload["paths"] = [*payload.get("paths", []), path]
-                    self.store.set_payload(pid, {"paths": payload["paths"]})
-                    self.report.new_paths += 1
-                else:
-                    self.report.unchanged += 1
+                self._update_stored(pid, payload, item, path, metadata)
                 self._advance(1)
             else:
                 known = payload.get("paths", []) if payload else []
                 self._paths_by_id[pid] = [*known, path] if path not in known else list(known)
+                self._metadata_by_id[pid] = dict(metadata)
+                if payload:  # processed again: keep what ingest does not write (metadata, built-ins)
+                    kept = {"folder", "file_date"}
+                    item.keep = {
+                        k: v for k, v in payload.items() if k not in INGEST_PAYLOAD_KEYS or k in kept
+                    }
                 if payload and self._same_ocr(payload):
                     item.known_ocr = stored_ocr(payload)
                 todo.append(item)
         return todo
+
+    def _update_stored(self, pid: str, payload: dict, item: _Pending, path: str, metadata: dict) -> None:
+        """A point stored by this pipeline: add the path, missing built-ins and changed metadata, in
+        one write; no OCR, no encoding."""
+        changes = {k: v for k, v in metadata.items() if payload.get(k) != v}
+        for name, value in (("folder", item.folder), ("file_date", item.file_date)):
+            if name not in payload:  # stored by a version without it
+                changes[name] = value
+        new_path = path not in payload.get("paths", [])
+        if new_path:
+            changes["paths"] = [*payload.get("paths", []), path]
+            self.report.new_paths += 1
+        else:
+            self.report.unchanged += 1
+        if changes:
+            self.store.set_payload(pid, changes)
+            payload.update(changes)  # the same point may come again in this chunk under another path
+        if set(changes) - {"paths"}:
+            self.report.metadata_updated += 1
 
     def _up_to_date(self, payload: dict) -> bool:
         """Made by this pipeline, with every reader having read it (a reader that failed on the
@@ -244,14 +332,20 @@ class Ingestor:
             and not payload.get("ocr_errors")
         )
 
-    def _add_path(self, pid: str, path: str) -> None:
+    def _add_path(self, pid: str, path: str, metadata: dict) -> None:
+        """Another path of a point processed in this run; its metadata rows merge into the point's."""
         known = self._paths_by_id[pid]
-        if path in known:
+        merged = self._metadata_by_id.setdefault(pid, {})
+        changed = {k: v for k, v in metadata.items() if merged.get(k) != v}
+        if path in known and not changed:
             return
-        known.append(path)
+        if path not in known:
+            known.append(path)
+        merged.update(changed)
         stored = self.store.retrieve([pid])
         if pid in stored:  # already written in an earlier batch of this run
-            self.store.set_payload(pid, {"paths": sorted(set(stored[pid].get("paths", [])) | set(known))})
+            paths = sorted(set(stored[pid].get("paths", [])) | set(known))
+            self.store.set_payload(pid, {"paths": paths, **changed})
 
     def _process(self, todo: Iterator[_Pending]) -> None:
         """OCR in workers with a bounded window, encoding + upserting each finished batch."""
@@ -353,6 +447,17 @@ class Ingestor:
         self._advance(len(points))
 
     def _payload(self, item: _Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
+        """The whole payload of a (re)processed point: what ingest computes, the built-ins, the
+        metadata of its paths, and what a stored point had beyond that."""
+        return {
+            "folder": item.folder,
+            "file_date": item.file_date,
+            **item.keep,
+            **self._computed(item, analysed, pid, now),
+            **self._metadata_by_id.get(pid, {}),
+        }
+
+    def _computed(self, item: _Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
         ocr = analysed.ocr
         return {
             "paths": list(self._paths_by_id[pid]),
@@ -373,15 +478,40 @@ class Ingestor:
             "ingested_at": now,
         }
 
-    def _record_metadata(self) -> None:
+    def _fields(self) -> dict[str, str]:
+        """The collection's metadata fields after this run (name -> type): those recorded, plus the
+        metadata file's; AdsearchError naming a field whose type would change."""
+        recorded = dict(self.store.metadata().get("fields") or {})
+        for name, kind in (self.metadata.fields if self.metadata else {}).items():
+            if recorded.setdefault(name, kind) != kind:
+                was = recorded[name]
+                raise AdsearchError(
+                    f"metadata field '{name}' is {kind} in {self.metadata.source}, but collection "
+                    f"'{self.store.collection}' holds it as {was}: make its values {was} or give "
+                    f'a --schema with "{name}": "{was}"'
+                )
+        return recorded
+
+    def _record_metadata(self, fields: dict[str, str]) -> None:
+        """What the collection was made with, its metadata fields, and payload indexes for every
+        field a filter or facet can name (built-ins but has_text, a vector's presence)."""
         self.store.update_metadata(
             {
                 "visual": self.encoders.visual,
                 "clip_error": self.encoders.clip_error,
                 "models": self.encoders.models(),
                 "pipeline": self.pipeline,
+                "fields": fields,
             }
         )
+        ensure_indexes = getattr(self.store, "ensure_indexes", None)
+        if ensure_indexes is not None:
+            ensure_indexes({**{k: v for k, v in BUILTIN_FIELDS.items() if k != "has_text"}, **fields})
+
+
+def _file_date(mtime: float) -> str:
+    """A file's modification time as RFC 3339 UTC text (how datetime fields are stored)."""
+    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
 
 
 def ingest(
@@ -392,6 +522,8 @@ def ingest(
     on_error: Callable[[str, str], None] | None = None,
     progress: bool = True,
     hooks: IngestHooks | None = None,
+    metadata: MetadataTable | None = None,
 ) -> IngestReport:
-    """Ingest every image under `paths` into `store`; see Ingestor."""
-    return Ingestor(settings, encoders, store, on_error, progress, hooks).run(paths)
+    """Ingest every image under `paths` into `store`, with per-image `metadata` (engine.metadata)
+    when given; see Ingestor."""
+    return Ingestor(settings, encoders, store, on_error, progress, hooks, metadata).run(paths)

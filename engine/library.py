@@ -19,6 +19,7 @@ from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, spli
 from engine.images import decode_image
 from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
+from engine.metadata import MetadataTable
 from engine.search import Searcher, SearchResponse
 from engine.store import Store, open_store
 
@@ -172,12 +173,15 @@ class Library:
         on_error: Callable[[str, str], None] | None = None,
         progress: bool = False,
         hooks: IngestHooks | None = None,
+        metadata: MetadataTable | None = None,
     ) -> IngestReport:
         """Ingest files or folders (see engine.ingest); one ingest at a time, writes under write_lock."""
         hooks = hooks or IngestHooks()
         hooks.write_lock = self.write_lock
         with self._ingest_lock:
-            report = ingest(paths, self.settings, self.encoders, self.store, on_error, progress, hooks)
+            report = ingest(
+                paths, self.settings, self.encoders, self.store, on_error, progress, hooks, metadata
+            )
             with self.write_lock:
                 self._changed()
         return report

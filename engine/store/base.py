@@ -56,12 +56,13 @@ class ChannelQuery:
         return bool(self.positives or self.negatives)
 
 
-MMR_CHANNELS = ("image", "text")  # dense channels MMR can diversify in, in order of preference
+MMR_CHANNELS = ("text", "image")  # dense channels MMR can diversify in, in order of preference
 
 
 def mmr_query(queries: list[ChannelQuery]) -> ChannelQuery | None:
-    """The query whose channel diversification uses: near-identical ads look alike (image) or read
-    alike (text). None when only the sparse channel is searched."""
+    """The query whose channel diversification uses: near-copies of an ad read alike (text, the
+    channel whose relevance to a text query is best measured), else look alike (image). None when
+    only the sparse channel is searched."""
     by_channel = {q.channel: q for q in queries}
     return next((by_channel[c] for c in MMR_CHANNELS if c in by_channel), None)
 
