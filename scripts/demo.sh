@@ -6,14 +6,20 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
-[ -f sample-ads/truth.json ] || python -m dataset.synthetic --out sample-ads
-adsearch ingest sample-ads/images
+[ -f sample-ads/metadata.csv ] || python -m dataset.synthetic --out sample-ads
+adsearch ingest sample-ads/images --metadata sample-ads/metadata.csv --schema sample-ads/metadata.schema.json
 for query in "cheap burger deal" "VOLTARA" "I should buy this car because it is safe"; do
   echo
   echo "\$ adsearch search \"$query\" -k 3"
   adsearch search "$query" -k 3
 done
 echo
-echo "Try your own: .venv/bin/adsearch search \"your query\" [--mode hybrid|visual|text|keyword]"
+echo "\$ adsearch search \"special offer\" --where category=food --where \"budget>=20000\" -k 3"
+adsearch search "special offer" --where category=food --where "budget>=20000" -k 3
+echo
+echo "\$ adsearch facets category"
+adsearch facets category
+echo
+echo "Try your own: .venv/bin/adsearch search \"your query\" [--mode hybrid|visual|text|keyword] [--where field=value]"
 echo "Ingest real ads: .venv/bin/adsearch ingest PATH/TO/IMAGES"
 echo "Web UI and JSON API: .venv/bin/adsearch serve   then open http://127.0.0.1:8000/"
