@@ -16,7 +16,7 @@ from engine.library import Library
 
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 JOB_PATTERN = r"^[0-9a-f]{32}$"
-Mode = Literal["hybrid", "visual", "text", "keyword"]
+Mode = Literal["hybrid", "visual", "text", "keyword", "duplicate"]
 ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
 JobId = Annotated[str, PathParam(pattern=JOB_PATTERN, description="upload job id")]
 

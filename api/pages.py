@@ -13,7 +13,17 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ImageId, JobId, LibraryDep, Mode, key_accepted, ocr_of, read_upload, read_uploads
+from api.deps import (
+    ID_PATTERN,
+    ImageId,
+    JobId,
+    LibraryDep,
+    Mode,
+    key_accepted,
+    ocr_of,
+    read_upload,
+    read_uploads,
+)
 from engine.errors import AdsearchError, NotFound
 from engine.filters import BUILTIN_FIELDS
 from engine.images import decode_image
@@ -25,6 +35,9 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 READER_LABELS = {"tesseract": "Tesseract", "ppocr": "PP-OCR"}
 PAGE_K = 24  # results per page unless the URL says otherwise
 MAX_WHERE = 20  # filter clauses a page URL may carry (as the API allows)
+MAX_EXAMPLES = 20  # "more like this" (positive) and "not this" (negative) ids a page URL may carry, each
+_ID = re.compile(ID_PATTERN)
+BROWSE_FEEDBACK_NOTE = "'More like this' and 'Not this' need a text query: ignored while browsing"
 FACET_FIELDS = ("format", "folder")  # built-in fields always offered, then keyword metadata fields
 MAX_FACET_FIELDS = 6
 FACET_VALUES = 10
@@ -66,7 +79,7 @@ templates.env.filters["highlight"] = highlight
 templates.env.globals["swap_link"] = swap_link
 templates.env.filters["reader_label"] = reader_label
 templates.env.filters["confidence_class"] = confidence_class
-templates.env.globals["modes"] = list(MODES)
+templates.env.globals["modes"] = [m for m in MODES if m != "duplicate"]  # text queries; copies: by image
 
 
 def render(request: Request, name: str, status_code: int = 200, **context):
@@ -74,16 +87,28 @@ def render(request: Request, name: str, status_code: int = 200, **context):
 
 
 class SearchView:
-    """What the search page shows besides the hits: the URL state (query, mode, filters, page) and
-    links that change one part of it, the facet counts, the pager."""
+    """What the search page shows besides the hits: the URL state (query, mode, filters, diversity,
+    feedback examples, page) and links that change one part of it, the facet counts, the pager."""
 
-    def __init__(self, q: str, mode: str, k: int, where: list[str], offset: int):
+    def __init__(
+        self, q: str, mode: str, k: int, where: list[str], offset: int, diverse: bool = False,
+        positive: list[str] | None = None, negative: list[str] | None = None,
+    ):  # fmt: skip
         self.q, self.mode, self.k, self.where, self.offset = q, mode, k, where, offset
+        self.diverse, self.positive, self.negative = diverse, positive or [], negative or []
+        self.names: dict[str, str] = {}  # example id -> short name for its chip
 
-    def url(self, where: list[str] | None = None, offset: int = 0) -> str:
-        """The page's URL with `where` (default: the current filters) and `offset`."""
+    def url(
+        self, where: list[str] | None = None, offset: int = 0,
+        positive: list[str] | None = None, negative: list[str] | None = None,
+    ) -> str:  # fmt: skip
+        """The page's URL with `where`, `positive`, `negative` (default: the current ones) and `offset`."""
         params: list[tuple[str, str | int]] = [("q", self.q), ("mode", self.mode)]
         params += [("where", w) for w in (self.where if where is None else where)]
+        if self.diverse:
+            params.append(("diverse", 1))
+        params += [("positive", i) for i in (self.positive if positive is None else positive)]
+        params += [("negative", i) for i in (self.negative if negative is None else negative)]
         if self.k != PAGE_K:
             params.append(("k", self.k))
         if offset:
@@ -100,6 +125,60 @@ class SearchView:
 
     def active(self, field: str, value: object) -> bool:
         return clause(field, value) in self.where
+
+    @property
+    def examples(self) -> bool:
+        return bool(self.positive or self.negative)
+
+    def can_like(self) -> bool:
+        return len(self.positive) < MAX_EXAMPLES
+
+    def can_unlike(self) -> bool:
+        return len(self.negative) < MAX_EXAMPLES
+
+    def like(self, image_id: str) -> str:
+        """The URL with `image_id` added to the "more like this" examples (and out of "not this")."""
+        return self.url(positive=[*self.positive, image_id], negative=_without(self.negative, image_id))
+
+    def unlike(self, image_id: str) -> str:
+        """The URL with `image_id` added to the "not this" examples (and out of "more like this")."""
+        return self.url(positive=_without(self.positive, image_id), negative=[*self.negative, image_id])
+
+    def without_example(self, image_id: str) -> str:
+        """The URL without `image_id` among the examples (back to the first page)."""
+        positive, negative = _without(self.positive, image_id), _without(self.negative, image_id)
+        return self.url(positive=positive, negative=negative)
+
+    def name(self, image_id: str) -> str:
+        return self.names.get(image_id) or image_id[:8]
+
+
+def _without(ids: list[str], image_id: str) -> list[str]:
+    return [i for i in ids if i != image_id]
+
+
+def example_ids(ids: list[str] | None, what: str) -> list[str]:
+    """Image ids from the URL, in order without repeats; ValueError naming a bad one or too many."""
+    unique = list(dict.fromkeys(i.strip() for i in ids or [] if i.strip()))
+    for image_id in unique:
+        if not _ID.match(image_id):
+            raise ValueError(f"not an image id in {what}: {image_id[:60]}")
+    if len(unique) > MAX_EXAMPLES:
+        raise ValueError(f"at most {MAX_EXAMPLES} {what} examples")
+    return unique
+
+
+def example_names(lib, ids: list[str]) -> dict[str, str]:
+    """A short name (the file name) of each example image that exists."""
+    names = {}
+    for image_id in ids:
+        try:
+            paths = lib.get(image_id).get("paths") or []
+        except AdsearchError:
+            continue
+        if paths:
+            names[image_id] = Path(paths[0]).name
+    return names
 
 
 def clause(field: str, value: object) -> str:
@@ -142,23 +221,36 @@ def index(
     k: Annotated[int, Query(ge=1, le=100)] = PAGE_K,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     where: Annotated[list[str] | None, Query(description="filter clauses: format=PNG")] = None,
+    diverse: bool = False,
+    positive: Annotated[list[str] | None, Query(description="more like these image ids")] = None,
+    negative: Annotated[list[str] | None, Query(description="not like these image ids")] = None,
 ):
-    """Search (or, with filters and no query, browse) a page of results, with the filters' facets.
+    """Search (or, with filters and no query, browse) a page of results, with the filters' facets;
+    `diverse` re-ranks for variety, `positive` / `negative` ids steer the search (feedback).
     No query and no filter: the empty search page (with the facets to start from)."""
-    view = SearchView(q, mode, k, [w for w in where or [] if w.strip()], offset)
+    view = SearchView(q, mode, k, [w for w in where or [] if w.strip()], offset, diverse)
     response, error, facets = None, None, []
+    try:
+        view.positive = example_ids(positive, "'more like this'")
+        view.negative = example_ids(negative, "'not this'")
+    except ValueError as exc:
+        error = str(exc)
+    view.names = example_names(lib, [*view.positive, *view.negative]) if lib.exists() else {}
     if len(view.where) > MAX_WHERE:
         error = f"at most {MAX_WHERE} filter clauses"
-    else:
+    elif not error:
         if q.strip() or view.where:
             try:
                 query = q.strip()[: lib.settings.max_query_chars]
-                response = lib.search(query, where=view.where, mode=mode, k=k, offset=offset)
+                response = lib.search(query, where=view.where, mode=mode, k=k, offset=offset, diverse=diverse,
+                                      positive=view.positive, negative=view.negative)  # fmt: skip
             except AdsearchError as exc:
                 error = str(exc)
+            if response is not None and view.examples and response.mode == "browse":
+                response.notes.append(BROWSE_FEEDBACK_NOTE)
         facets = facet_counts(lib, view.where)
     return render(request, "index.html", q=q, mode=mode, k=k, response=response, error=error, view=view,
-                  facets=facets, pager=True)  # fmt: skip
+                  facets=facets, pager=True, feedback=True)  # fmt: skip
 
 
 @router.post("/search-image")
@@ -190,10 +282,15 @@ def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
         similar = lib.similar(image_id, k=8)
     except AdsearchError as exc:
         similar_error = str(exc)
+    copies, copies_error = None, None
+    try:  # the same creative resized, recompressed, cropped a little: no CLIP needed
+        copies = lib.similar(image_id, mode="duplicate", k=24)
+    except AdsearchError as exc:
+        copies_error = str(exc)
     ocr = ocr_of(payload)
     readers = list(ocr["words_by_reader"])  # in the order they ran, then any other a word names
     return render(request, "image.html", id=image_id, p=payload, ocr=ocr, readers=readers, similar=similar,
-                  similar_error=similar_error)  # fmt: skip
+                  similar_error=similar_error, copies=copies, copies_error=copies_error)  # fmt: skip
 
 
 def render_upload(request: Request, lib, job: dict | None = None, error: str | None = None, status_code=200):

@@ -143,7 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("query", nargs="?", default="", help="text query (none: browse the filtered images)")
     p.add_argument("--image", type=Path, help="query by this image (its OCR text feeds the text channels)")
-    p.add_argument("--mode", default="hybrid", choices=["hybrid", "visual", "text", "keyword"])
+    p.add_argument(
+        "--mode",
+        default="hybrid",
+        choices=["hybrid", "visual", "text", "keyword", "duplicate"],
+        help="duplicate: other copies of the --image ad (resized, recompressed, cropped, restickered), "
+        "by perceptual fingerprint, no model; only same-creative hits",
+    )
     p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
     p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
     p.add_argument("--weights", help="RRF weights per channel, e.g. image=1,text=2,keywords=1")
@@ -497,6 +503,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"  with OCR text:     {stats['with_text']} ({stats['ocr_coverage']:.0%})")
     print(f"  without OCR text:  {stats['without_text']}")
     print(f"  with CLIP vector:  {stats['with_image_vector']}")
+    dup = stats["duplicates"]
+    print(f"  with fingerprint:  {stats['with_creative_vector']}")
+    print(f"  duplicate groups:  {dup['groups']} ({dup['images_in_groups']} images; same creative at "
+          f"fingerprint cosine >= {dup['threshold']})")  # fmt: skip
+    for group in dup["largest"][:5]:
+        print(f"    {group['size']} copies, e.g. {group['example']}")
     print(f"  formats:           {', '.join(f'{k} {v}' for k, v in stats['formats'].items()) or '-'}")
     for channel, model in (stats["models"] or {}).items():
         print(f"  model {channel:<9}   {model or 'none (CLIP weights unavailable)'}")

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.config import Settings
+from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM, creative_vector
+from engine.creative import VERSION as CREATIVE_VERSION
 from engine.encoders import Encoders
 from engine.errors import AdsearchError
 from engine.filters import BUILTIN_FIELDS
@@ -87,7 +89,7 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
     models = encoders.models()
     ocr = ocr_settings.signature()
     precision = encoders.precision
-    what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime)
+    what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime, CREATIVE_VERSION)
     digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
     return {
         "signature": digest,
@@ -96,14 +98,16 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
         "models": models,
         "precision": precision,
         "runtime": encoders.runtime,
+        "creative": CREATIVE_VERSION,
     }
 
 
 def collection_dims(settings: Settings, encoders: Encoders, store: Store) -> dict[str, int]:
-    """Dense sizes: CLIP's own, else the existing collection's image size, else the configured default."""
+    """Dense sizes: CLIP's own, else the existing collection's image size, else the configured default;
+    the creative fingerprint's (engine.creative), added to a collection made before it."""
     existing = store.dims() or {}
     image_dim = encoders.clip.dim if encoders.clip else existing.get("image", settings.clip_dim)
-    return {"image": image_dim, "text": encoders.dense.dim}
+    return {"image": image_dim, "text": encoders.dense.dim, CREATIVE_CHANNEL: CREATIVE_DIM}
 
 
 @dataclass
@@ -425,12 +429,13 @@ class Ingestor:
         dense = enc.dense.encode(texts) if texts else []
         sparse = enc.sparse.encode_documents(texts) if texts else []
         text_vectors = {i: (dense[j].tolist(), sparse[j]) for j, i in enumerate(with_text)}
+        creative = [creative_vector(a.view, viewed=True) for _, a in batch]  # no model: always there
         self.report.encode_seconds += time.perf_counter() - start
 
         now = datetime.now(UTC).isoformat(timespec="seconds")
         points = []
         for i, (item, analysed) in enumerate(batch):
-            vectors: dict = {}
+            vectors: dict = {CREATIVE_CHANNEL: creative[i]}
             if image_vectors is not None:
                 vectors["image"] = image_vectors[i].tolist()
             if i in text_vectors:

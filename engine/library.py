@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.config import CHANNELS, Settings
+from engine.creative import CREATIVE_CHANNEL, THRESHOLD
 from engine.errors import NotFound, SearchError
 from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
 from engine.images import decode_image
@@ -21,7 +22,7 @@ from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
 from engine.metadata import MetadataTable
 from engine.search import Searcher, SearchResponse
-from engine.store import Store, open_store
+from engine.store import ChannelQuery, Store, open_store
 
 THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
 MAX_CLAUSES = 20
@@ -32,6 +33,8 @@ PIXEL_BUCKETS = [(0.25, "< 0.25 MP"), (0.5, "0.25-0.5 MP"), (1, "0.5-1 MP"), (2,
 BYTE_BUCKETS = [(50, "< 50 KB"), (200, "50-200 KB"), (1024, "0.2-1 MB")]
 WORD_BUCKETS = [(0, "no text"), (5, "1-5 words"), (20, "6-20"), (50, "21-50"), (100, "51-100")]
 CONFIDENCE_BUCKETS = [(b + 10, f"{b}-{b + 10}") for b in range(0, 90, 10)]
+DUPLICATE_NEIGHBOURS = 50  # copies looked for per image when grouping duplicates
+STATS_GROUPS = 20  # largest duplicate groups listed in the statistics
 
 
 def _bucket(value: float, buckets: list[tuple[float, str]], last: str) -> str:
@@ -241,12 +244,55 @@ class Library:
             "file_sizes": _ordered(sizes, [label for _, label in BYTE_BUCKETS] + ["> 1 MB"]),
             "text_words": _ordered(words, [label for _, label in WORD_BUCKETS] + ["> 100"]),
             "ocr_confidence": _ordered(confidence, [label for _, label in CONFIDENCE_BUCKETS] + ["90-100"]),
+            "with_creative_vector": self.store.count(CREATIVE_CHANNEL),
+            "duplicates": self._duplicate_stats(),
             "visual": bool(meta.get("visual")),
             "channels": {c: (c != "image" or bool(meta.get("visual"))) for c in CHANNELS},
             "models": models,
             "pipeline": meta.get("pipeline"),
         }
         return self._stats
+
+    def duplicate_groups(self, neighbours: int = DUPLICATE_NEIGHBOURS) -> list[list[str]]:
+        """Groups of 2+ images that are the same creative (creative vectors at or above the
+        engine.creative threshold, linked transitively), largest first, ids sorted in each: one
+        creative-channel search per image, at most `neighbours` copies each."""
+        parent: dict[str, str] = {}
+
+        def root(x: str) -> str:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for record in self.store._scroll(256, ["sha256"], with_vector=True):
+            vector = (record.vector or {}).get(CREATIVE_CHANNEL)
+            if vector is None:  # stored before the fingerprint: the next ingest adds it
+                continue
+            pid = str(record.id)
+            query = ChannelQuery(CREATIVE_CHANNEL, list(vector))
+            result = self.store.search([query], [1.0], neighbours + 1, 0, neighbours + 1, self.settings.rrf_k)
+            for hit in result.fused:
+                if hit.id != pid and hit.score >= THRESHOLD:
+                    parent[root(hit.id)] = root(pid)
+        groups: dict[str, list[str]] = {}
+        for pid in list(parent):
+            groups.setdefault(root(pid), []).append(pid)
+        found = [sorted(g) for g in groups.values() if len(g) > 1]
+        return sorted(found, key=lambda g: (-len(g), g[0]))
+
+    def _duplicate_stats(self) -> dict:
+        groups = self.duplicate_groups()
+        payloads = self.store.retrieve([g[0] for g in groups[:STATS_GROUPS]])
+        return {
+            "threshold": THRESHOLD,
+            "groups": len(groups),
+            "images_in_groups": sum(len(g) for g in groups),
+            "largest": [
+                {"size": len(g), "ids": g, "example": (payloads.get(g[0], {}).get("paths") or [None])[0]}
+                for g in groups[:STATS_GROUPS]
+            ],
+        }
 
     def close(self) -> None:
         """Stop the upload runner (an unfinished job runs again at the next start), close the store."""

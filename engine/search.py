@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine.config import CHANNELS, Settings
+from engine.creative import CREATIVE_CHANNEL, THRESHOLD, creative_vector
 from engine.errors import NotFound, SearchError
 from engine.filters import Clause
 from engine.ocr import usable_ocr
@@ -30,7 +31,11 @@ MODES: dict[str, tuple[str, ...]] = {
     "visual": ("image",),
     "text": ("text",),
     "keyword": ("keywords",),
+    # the same ad resized, recompressed, cropped a little, restickered: the perceptual fingerprint
+    # alone (engine.creative), only hits at or above its same-creative threshold
+    "duplicate": (CREATIVE_CHANNEL,),
 }
+DUPLICATE_MODE = "duplicate"
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SNIPPET_CHARS = 160
 MAX_EXAMPLES = 40
@@ -196,11 +201,13 @@ class Searcher:
         query = (query or "").strip()
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
+        if mode == DUPLICATE_MODE and image is None:
+            raise SearchError("duplicate mode finds copies of an image: give a query image, not text")
         notes: list[str] = []
         channels = self.channels_for(mode, notes)
         timings: dict[str, float] = {}
         text = query
-        if image is not None and not query:
+        if image is not None and not query and mode != DUPLICATE_MODE:
             start = time.perf_counter()
             text = read_text(image.convert("RGB"), usable_ocr(self.settings.ocr_settings())).text
             timings["ocr"] = _ms(start)
@@ -220,6 +227,8 @@ class Searcher:
             response.hits = [h for h in response.hits if h.id not in examples][:k]
             for rank, hit in enumerate(response.hits, offset + 1):
                 hit.rank = rank
+        if mode == DUPLICATE_MODE:
+            response.hits = _same_creative(response.hits)
         total = self.store.count(where=where) if where else None
         return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings, total)
 
@@ -282,11 +291,17 @@ class Searcher:
         if stored is None:
             raise NotFound(f"no image with id {point_id}")
         queries = [ChannelQuery(c, stored[c]) for c in channels if c in stored]
+        if not queries and mode == DUPLICATE_MODE:
+            raise SearchError(
+                f"image {point_id} has no creative fingerprint yet: run `adsearch ingest` again"
+            )
         if not queries:
             raise SearchError(f"image {point_id} has no vectors for mode '{mode}' (no OCR text?)")
         payload = self.store.retrieve([point_id]).get(point_id, {})
         response = self._execute(queries, query_terms(payload.get("ocr_text", "")), k + 1, 0, None, {}, where)
         hits = [h for h in response.hits if h.id != point_id][:k]
+        if mode == DUPLICATE_MODE:
+            hits = _same_creative(hits)
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
         return SearchResponse(None, mode, response.channels, hits, notes, response.timings_ms)
@@ -325,7 +340,10 @@ class Searcher:
             for channel, hits in result.per_channel.items()
         }
         hits = []
-        for position, hit in enumerate(result.fused, offset + 1):
+        fused = result.fused
+        if diversity is None:  # equal fused scores (common with RRF) in a stable order: by id
+            fused = sorted(fused, key=lambda h: (-h.score, h.id))
+        for position, hit in enumerate(fused, offset + 1):
             payload = hit.payload or {}
             text = payload.get("ocr_text", "")
             snippet, matched = best_snippet(text, terms) if terms is not None else ("", [])
@@ -353,7 +371,9 @@ class Searcher:
 
         def embed(channel: str) -> ChannelQuery | None:
             start = time.perf_counter()
-            if channel == "image" and image is not None:
+            if channel == CREATIVE_CHANNEL:
+                query = ChannelQuery(CREATIVE_CHANNEL, creative_vector(image)) if image is not None else None
+            elif channel == "image" and image is not None:
                 query = ChannelQuery(
                     "image", self.encoders.clip.encode_images([image.convert("RGB")])[0].tolist()
                 )
@@ -381,6 +401,11 @@ class Searcher:
             return ChannelQuery("text", self.encoders.dense.encode([text])[0].tolist())
         sparse = self.encoders.sparse.encode_query(text)
         return ChannelQuery("keywords", sparse) if sparse.indices else None
+
+
+def _same_creative(hits: list[Hit]) -> list[Hit]:
+    """Duplicate mode: only the hits similar enough to be the same creative ("no copies" is no hits)."""
+    return [h for h in hits if h.score >= THRESHOLD]
 
 
 def _ms(start: float) -> float:

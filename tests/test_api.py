@@ -54,8 +54,6 @@ def test_search_returns_explained_hits_with_urls(http, truth):
 @pytest.mark.parametrize(
     "params",
     [
-        {"q": ""},
-        {"q": "   "},
         {"q": "x" * 501},
         {"q": "car", "k": 0},
         {"q": "car", "k": 101},
@@ -69,6 +67,16 @@ def test_bad_search_parameters_are_422_with_a_reason(http, params):
     response = http.get("/api/search", params=params)
     assert response.status_code == 422, response.text
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("q", ["", "   "])
+def test_an_empty_query_browses_every_image_newest_first(http, q):
+    data = http.get("/api/search", params={"q": q, "k": 100}).json()
+    assert data["mode"] == "browse" and data["total"] == http.get("/health").json()["images"] == len(
+        data["hits"]
+    )
+    stamps = [http.get(f"/api/images/{h['id']}").json()["ingested_at"] for h in data["hits"]]
+    assert stamps == sorted(stamps, reverse=True)
 
 
 def test_image_metadata_ocr_file_and_thumbnail(http, truth, sample_dir):
@@ -227,3 +235,25 @@ def test_write_endpoints_need_the_api_key_when_configured(http, api_library):
         assert http.get("/api/search", params={"q": "car"}).status_code == 200  # reads stay open
     finally:
         api_library.settings = api_library.settings.with_overrides(api_key="")
+
+
+def test_the_image_page_and_image_search_find_other_copies_of_a_creative(http, truth, sample_dir):
+    ad = readable(truth)[2]
+    original_id = id_of(http, ad)
+    image = Image.open(sample_dir / ad["file"]).convert("RGB")
+    copy = image.resize((int(image.width * 0.9), int(image.height * 0.9)))
+    buffer = io.BytesIO()
+    copy.save(buffer, "JPEG", quality=60)
+    job = http.post("/api/images?wait=true", files=[("files", ("copy.jpg", buffer.getvalue()))]).json()
+    copy_id = job["results"][0]["id"]
+    try:
+        page = http.get(f"/images/{original_id}").text
+        copies_section = page.split("Other copies of this ad", 1)[1].split("More like this", 1)[0]
+        assert f"/images/{copy_id}" in copies_section
+        found = http.post(
+            "/api/search/image", files={"file": ("q.jpg", buffer.getvalue())}, data={"mode": "duplicate"}
+        ).json()
+        assert {original_id, copy_id} <= {h["id"] for h in found["hits"]}
+        assert found["channels"] == ["creative"]
+    finally:
+        http.delete(f"/api/images/{copy_id}")

@@ -13,6 +13,7 @@ import shutil
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import groupby
 from pathlib import Path
 
 import httpx
@@ -528,3 +529,181 @@ def test_a_bad_filter_in_the_url_says_why(page, api_server, query, reason):
     assert answer.status == 200
     assert reason in page.locator("#results .error[role=alert]").inner_text()
     assert page.locator("ol.grid").count() == 0
+
+
+# ---------------------------------------------------------------------- diversity and feedback (issue #13)
+
+
+def in_order(pairs) -> list[str]:
+    """Ids in rank order, each run of equal (4-decimal) scores sorted by id: the engine orders ties
+    arbitrarily, so two runs of one search may swap them."""
+    return [i for _, run in groupby(pairs, key=lambda p: p[1]) for i in sorted(i for i, _ in run)]
+
+
+def hit_ids(response) -> list[str]:
+    return in_order((h.id, f"{h.score:.4f}") for h in response.hits)
+
+
+def page_ids(page) -> list[str]:
+    """The cards' ids as hit_ids gives them."""
+    cards = page.eval_on_selector_all(
+        "ol.grid li.card", "els => els.map(e => [e.dataset.id, e.querySelector('.score').textContent])"
+    )
+    return in_order(map(tuple, cards))
+
+
+def wait_for_param(page, param: str, present: bool) -> None:
+    """Until the URL has (or no longer has) `param` (e.g. 'negative='), after an in-place swap."""
+    page.wait_for_function(f"location.search.includes({json.dumps(param)}) === {str(present).lower()}")
+    page.wait_for_load_state("networkidle")
+
+
+def file_name(api_library, image_id: str) -> str:
+    return Path(api_library.get(image_id)["paths"][0]).name
+
+
+def test_diverse_results_toggle_reranks_and_travels_with_the_links(page, api_server, api_library):
+    q = "sale"
+    plain = hit_ids(api_library.search(q, k=24))
+    diverse = hit_ids(api_library.search(q, k=24, diverse=True))
+    assert plain != diverse  # else the test could not tell the toggle did anything
+    page.goto(api_server + f"/?q={q}&mode=hybrid")
+    page.evaluate("window.__stayed = true")
+    assert page_ids(page) == plain
+    box = page.get_by_role("checkbox", name="Diverse results")
+    assert not box.is_checked()
+    box.focus()  # keyboard: Space toggles it, which re-runs the search at once
+    with page.expect_request(lambda r: "diverse=1" in r.url and r.headers.get("hx-request") == "true"):
+        page.keyboard.press("Space")
+    wait_for_param(page, "diverse=1", present=True)
+    assert page.evaluate("window.__stayed === true")  # swapped in place
+    assert box.is_checked() and "q=sale" in page.url
+    assert page_ids(page) == diverse
+    assert "· diverse" in page.locator(".summary").inner_text()
+
+    # kept by the facet links, the filter chips and the pager
+    page.locator("section.facet[data-field=format] li[data-value=JPEG] a.facet-value").click()
+    wait_for_search(page, present=True)
+    assert "diverse=1" in page.url
+    assert page_ids(page) == hit_ids(api_library.search(q, where=["format=JPEG"], k=24, diverse=True))
+    page.locator("a.chip", has_text="format=JPEG").click()
+    wait_for_search(page, present=False)
+    assert "diverse=1" in page.url and page_ids(page) == diverse
+    assert page.evaluate("window.__stayed === true") and box.is_checked()
+
+    box.uncheck()  # off again: the plain ranking
+    wait_for_param(page, "diverse=", present=False)
+    assert page_ids(page) == plain and "diverse" not in page.locator(".summary").inner_text()
+
+    shared = page.context.new_page()  # a shared URL: box ticked, same ranking, the pager keeps it
+    shared.goto(api_server + f"/?q={q}&mode=hybrid&diverse=1&k=5")
+    assert shared.get_by_role("checkbox", name="Diverse results").is_checked()
+    assert page_ids(shared) == hit_ids(api_library.search(q, k=5, diverse=True))
+    assert "diverse=1" in shared.locator("nav.pager a.next").get_attribute("href")
+    shared.click("nav.pager a.next")
+    wait_for_param(shared, "offset=5", present=True)
+    assert page_ids(shared) == hit_ids(api_library.search(q, k=5, offset=5, diverse=True))
+
+
+def test_not_this_drops_a_result_and_its_chip_brings_it_back(page, api_server, api_library):
+    q = "car"
+    before = hit_ids(api_library.search(q, k=24))
+    first = before[0]
+    expected = hit_ids(api_library.search(q, k=24, negative=[first]))
+    assert expected != [i for i in before if i != first]  # the engine re-ranks, not only hides it
+    page.goto(api_server + f"/?q={q}&mode=hybrid")
+    page.evaluate("window.__stayed = true")
+    assert page_ids(page) == before
+    assert page.locator("a.chip.example").count() == 0
+    page.locator(f"li.card[data-id='{first}']").get_by_role("link", name="Not this: ad 1").click()
+    wait_for_param(page, "negative=", present=True)
+    assert page.evaluate("window.__stayed === true")
+    assert f"negative={first}" in page.url and "positive=" not in page.url and "q=car" in page.url
+    ids = page_ids(page)
+    assert first not in ids and ids == expected
+    chip = page.locator("ul.chips.examples a.chip.example.unlike")
+    assert chip.count() == 1 and page.locator("a.chip.example.like").count() == 0
+    assert chip.inner_text().strip() == f"Not: {file_name(api_library, first)} ×"
+    assert chip.get_attribute("aria-label").startswith("Not: ")
+    assert f"/api/images/{first}/thumbnail" in chip.locator("img").get_attribute("src")
+    assert "not like 1 example" in page.locator(".summary").inner_text()
+
+    shared = page.context.new_page()  # the URL alone shows the same view
+    shared.goto(page.url)
+    assert page_ids(shared) == expected and shared.locator("a.chip.example.unlike").count() == 1
+    shared.close()
+
+    page.fill("#q", "sedan")  # a new query keeps the example, as it keeps the filters
+    page.click("button[type=submit] >> text=Search")
+    wait_for_param(page, "q=sedan", present=True)
+    assert f"negative={first}" in page.url
+    assert page_ids(page) == hit_ids(api_library.search("sedan", k=24, negative=[first]))
+    page.fill("#q", q)
+    page.click("button[type=submit] >> text=Search")
+    wait_for_param(page, "q=car", present=True)
+
+    chip.click()  # removing the chip restores the original ranking
+    wait_for_param(page, "negative=", present=False)
+    assert page.evaluate("window.__stayed === true")
+    assert page_ids(page) == before and page_ids(page)[0] == first
+    assert page.locator("ul.chips.examples").count() == 0
+
+
+def test_more_like_this_from_the_keyboard_steers_the_search(page, api_server, api_library):
+    q = "burger"
+    before = hit_ids(api_library.search(q, k=24))
+    liked = before[1]
+    expected = hit_ids(api_library.search(q, k=24, positive=[liked]))
+    assert expected != [i for i in before if i != liked]
+    page.goto(api_server + f"/?q={q}&mode=hybrid")
+    page.evaluate("window.__stayed = true")
+    page.focus(f"li.card[data-id='{liked}'] a.open")
+    page.keyboard.press("Tab")  # the feedback links follow "Open ad 2" in the tab order
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "More like this: ad 2"
+    page.keyboard.press("Enter")
+    wait_for_param(page, "positive=", present=True)
+    assert page.evaluate("window.__stayed === true")
+    assert f"positive={liked}" in page.url and "negative=" not in page.url
+    ids = page_ids(page)
+    assert liked not in ids and ids == expected
+    chip = page.locator("a.chip.example.like")
+    assert chip.inner_text().strip() == f"Like: {file_name(api_library, liked)} ×"
+    assert "more like 1 example" in page.locator(".summary").inner_text()
+
+    # and "Not this" on another result: both examples steer the search, both in the URL
+    top = page.locator("ol.grid li.card").first.get_attribute("data-id")
+    page.locator(f"li.card[data-id='{top}']").get_by_role("link", name="Not this: ad 1").click()
+    wait_for_param(page, "negative=", present=True)
+    assert f"positive={liked}" in page.url and f"negative={top}" in page.url
+    assert page_ids(page) == hit_ids(api_library.search(q, k=24, positive=[liked], negative=[top]))
+    assert [c.split(":")[0] for c in page.locator("a.chip.example").all_inner_texts()] == ["Like", "Not"]
+
+    chip.click()  # the "Like" chip goes; the "Not" one stays
+    wait_for_param(page, "positive=", present=False)
+    assert f"negative={top}" in page.url
+    assert page_ids(page) == hit_ids(api_library.search(q, k=24, negative=[top]))
+    page.locator("a.chip.example.unlike").click()
+    wait_for_param(page, "negative=", present=False)
+    assert page_ids(page) == before and page.locator("a.chip.example").count() == 0
+
+
+def test_more_like_this_is_capped_and_a_bad_example_says_why(page, api_server, api_library):
+    ids = hit_ids(api_library.search("car", k=24))
+    liked = ids[:20]  # 20 examples: the most a URL may carry, so no more "More like this"
+    page.goto(api_server + "/?q=car&" + "&".join(f"positive={i}" for i in liked))
+    assert page_ids(page) == hit_ids(api_library.search("car", k=24, positive=liked))
+    assert page.locator("a.chip.example.like").count() == 20
+    assert page.locator("li.card a.fb.like").count() == 0 and page.locator("li.card a.fb.unlike").count() > 0
+    for query, reason in [
+        ("q=car&negative=not-an-id", "not an image id in 'not this'"),
+        ("q=car&" + "&".join(f"positive={i}" for i in ids[:21]), "at most 20 'more like this' examples"),
+        ("q=car&positive=00000000-0000-0000-0000-000000000000", "no image with id"),
+    ]:
+        answer = page.goto(api_server + "/?" + query)
+        assert answer.status == 200
+        assert reason in page.locator("#results .error[role=alert]").inner_text()
+        assert page.locator("ol.grid").count() == 0
+    page.goto(api_server + f"/?where=has_text%3Dfalse&negative={ids[0]}")  # browsing: noted, no buttons
+    assert any("need a text query" in n for n in page.locator("#results .note").all_inner_texts())
+    assert page.locator("li.card").count() > 0 and page.locator("a.fb").count() == 0
+    assert page.locator("a.chip.example.unlike").count() == 1  # still removable

@@ -44,7 +44,7 @@ def test_images_without_text_have_no_text_vectors(ingested, sample_dir, truth):
     for ad in no_text:
         pid = point_id(hashlib.sha256((sample_dir / ad["file"]).read_bytes()).hexdigest())
         point = store.retrieve([pid], with_vectors=True)[pid]
-        assert point["_vectors"] == ["image"] and point["ocr_text"] == ""
+        assert point["_vectors"] == ["creative", "image"] and point["ocr_text"] == ""
     assert store.count("text") == store.count("keywords") < store.count()
 
 

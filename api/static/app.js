@@ -10,3 +10,15 @@ document.addEventListener("htmx:responseError", (event) => {
   flash.hidden = false;
 });
 document.addEventListener("htmx:beforeRequest", () => { document.getElementById("flash").hidden = true; });
+// "Diverse results" re-runs the search at once (htmx handles the form's submit); after the swap or a
+// back / forward through htmx's history the box follows the URL.
+document.addEventListener("change", (event) => {
+  if (event.target.id === "diverse") event.target.form.requestSubmit();
+});
+const syncDiverse = () => {
+  const box = document.getElementById("diverse");
+  const value = new URLSearchParams(location.search).get("diverse") ?? "";
+  if (box) box.checked = ["1", "true", "on", "yes"].includes(value.toLowerCase());
+};
+document.addEventListener("htmx:historyRestore", syncDiverse);
+window.addEventListener("popstate", () => setTimeout(syncDiverse));

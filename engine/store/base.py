@@ -13,6 +13,9 @@ from engine.errors import StoreError
 from engine.filters import Clause
 
 DENSE_CHANNELS = ("image", "text")
+# Dense vectors added to a collection made before them (ensure_collection adds them; points get
+# them when re-ingested): the perceptual fingerprint of engine.creative.
+ADDABLE_VECTORS = ("creative",)
 SPARSE_CHANNEL = "keywords"
 ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
 # Heavy payload fields that search hits do not need (word boxes are fetched per image).
@@ -265,8 +268,17 @@ def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def missing_vectors(existing: dict[str, int], wanted: dict[str, int]) -> dict[str, int]:
+    """The addable vectors (ADDABLE_VECTORS) wanted but absent from an existing collection."""
+    return {n: s for n, s in wanted.items() if n in ADDABLE_VECTORS and n not in existing}
+
+
 def check_dims(existing: dict[str, int], wanted: dict[str, int], collection: str) -> None:
+    """StoreError when a wanted vector's size differs from the collection's (addable ones missing
+    from it are not checked: the caller adds them)."""
     for name, size in wanted.items():
+        if name in ADDABLE_VECTORS and name not in existing:
+            continue
         if existing.get(name) != size:
             raise StoreError(
                 f"collection '{collection}' stores {name} vectors of size {existing.get(name)}, "

@@ -19,6 +19,7 @@ from engine.store.base import (
     Store,
     build_filter,
     check_dims,
+    missing_vectors,
     mmr_query,
     search_result,
 )
@@ -77,10 +78,14 @@ class ClientStore(Store):
 
     def ensure_collection(self, dims: dict[str, int]) -> None:
         existing = self.dims()
+        m = self.models
         if existing is not None:
             check_dims(existing, dims, self.collection)
+            for name, size in missing_vectors(existing, dims).items():  # made before this vector existed
+                dense = m.DenseVectorConfig(size=size, distance=m.Distance.COSINE)
+                config = m.DenseVectorNameConfig(dense=dense)
+                self.client.create_vector_name(self.collection, name, config, wait=True)
             return
-        m = self.models
         self.client.create_collection(
             self.collection,
             vectors_config={n: m.VectorParams(size=s, distance=m.Distance.COSINE) for n, s in dims.items()},

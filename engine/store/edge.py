@@ -20,6 +20,7 @@ from engine.store.base import (
     Store,
     build_filter,
     check_dims,
+    missing_vectors,
     mmr_query,
     search_result,
 )
@@ -74,10 +75,15 @@ class EdgeStore(Store):
 
     def ensure_collection(self, dims: dict[str, int]) -> None:
         existing = self.dims()
+        qe = self.qe
         if existing is not None:
             check_dims(existing, dims, self.collection)
+            added = missing_vectors(existing, dims)
+            for name, size in added.items():  # a collection made before this vector existed
+                self._require().update(qe.UpdateOperation.create_dense_vector(name, size, qe.Distance.Cosine))
+            if added:
+                self.update_metadata({"dims": {**existing, **added}})
             return
-        qe = self.qe
         config = qe.EdgeConfig(
             vectors={
                 name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine)
