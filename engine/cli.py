@@ -359,7 +359,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     for note in response.notes:
         print(f"note: {note}")
     label = args.query or (str(args.image) if args.image else "everything")
-    total = f" of {response.total} matching" if response.total is not None else ""
+    about = "" if response.total_exact else "about "
+    total = f" of {about}{response.total} matching" if response.total is not None else ""
     print(f"{len(response.hits)} hits{total} for {label!r} ({response.mode}: {', '.join(response.channels)})")
     for hit in response.hits:
         channels = " ".join(f"{c}#{m.rank}" for c, m in hit.channels.items()) or "-"

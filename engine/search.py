@@ -39,6 +39,7 @@ DUPLICATE_MODE = "duplicate"
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SNIPPET_CHARS = 160
 MAX_EXAMPLES = 40
+EXACT_TOTAL_UP_TO = 10_000  # a filtered total above this (by estimate) is given as the estimate
 
 
 def parse_weights(text: str | None) -> dict[str, float]:
@@ -99,6 +100,7 @@ class SearchResponse:
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     total: int | None = None  # images matching the filters (all of them ranked), when filtered or browsing
+    total_exact: bool = True  # False: `total` is Qdrant's estimate (broad filters on big collections)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -229,8 +231,19 @@ class Searcher:
                 hit.rank = rank
         if mode == DUPLICATE_MODE:
             response.hits = _same_creative(response.hits)
-        total = self.store.count(where=where) if where else None
-        return SearchResponse(query or None, mode, response.channels, response.hits, notes, timings, total)
+        total, exact = self._total(where) if where else (None, True)
+        return SearchResponse(
+            query or None, mode, response.channels, response.hits, notes, timings, total, exact
+        )
+
+    def _total(self, where: Sequence[Clause]) -> tuple[int, bool]:
+        """How many images match: Qdrant's estimate from its payload indexes (microseconds), made
+        exact when it is small enough to count cheaply (an exact count of a broad filter costs as much
+        as the search itself: bench/results/filters.md)."""
+        estimate = self.store.count(where=where, exact=False)
+        if estimate <= EXACT_TOTAL_UP_TO:
+            return self.store.count(where=where), True
+        return estimate, False
 
     def browse(
         self, where: Sequence[Clause] = (), sort: str = "ingested_at", descending: bool = True,
@@ -255,8 +268,8 @@ class Searcher:
             for rank, (pid, p) in enumerate(records, offset + 1)
         ]
         notes = [f"no query: browsing by {sort}, {'descending' if descending else 'ascending'}"]
-        total = self.store.count(where=where)
-        return SearchResponse(None, "browse", [], hits, notes, {"qdrant": _ms(start)}, total)
+        total, exact = self._total(where)
+        return SearchResponse(None, "browse", [], hits, notes, {"qdrant": _ms(start)}, total, exact)
 
     def _with_examples(
         self, queries: list[ChannelQuery], positive: Sequence[str], negative: Sequence[str]

@@ -128,8 +128,9 @@ class Store(ABC):
     def delete(self, ids: list[str]) -> None: ...
 
     @abstractmethod
-    def count(self, with_vector: str | None = None, where: Sequence[Clause] = ()) -> int:
-        """Number of points (matching `where`), or of those that carry the named vector."""
+    def count(self, with_vector: str | None = None, where: Sequence[Clause] = (), exact: bool = True) -> int:
+        """Number of points (matching `where`), or of those that carry the named vector; with
+        `exact=False`, Qdrant's estimate from its indexes (much faster for broad filters)."""
 
     @abstractmethod
     def facet(self, field: str, where: Sequence[Clause] = (), limit: int = 20) -> list[tuple[object, int]]:

@@ -140,11 +140,11 @@ class ClientStore(Store):
             flt = self.models.Filter(must=[has, *([flt] if flt else [])])
         return flt
 
-    def count(self, with_vector: str | None = None, where=()) -> int:
+    def count(self, with_vector: str | None = None, where=(), exact: bool = True) -> int:
         if not self._exists():
             return 0
         return self.client.count(
-            self.collection, count_filter=self._filter(where, with_vector), exact=True
+            self.collection, count_filter=self._filter(where, with_vector), exact=exact
         ).count
 
     def facet(self, field: str, where=(), limit: int = 20) -> list[tuple[object, int]]:

@@ -147,10 +147,10 @@ class EdgeStore(Store):
             flt = self.qe.Filter(must=[has, *([flt] if flt else [])])
         return flt
 
-    def count(self, with_vector: str | None = None, where=()) -> int:
+    def count(self, with_vector: str | None = None, where=(), exact: bool = True) -> int:
         if self.shard is None:
             return 0
-        return self.shard.count(self.qe.CountRequest(exact=True, filter=self._filter(where, with_vector)))
+        return self.shard.count(self.qe.CountRequest(exact=exact, filter=self._filter(where, with_vector)))
 
     def facet(self, field: str, where=(), limit: int = 20) -> list[tuple[object, int]]:
         if self.shard is None:
