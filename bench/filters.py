@@ -32,7 +32,7 @@ import numpy as np
 
 from bench.common import WORK, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
-from bench.query import mixed_queries, replicate, source_points
+from bench.query import fill, mixed_queries, replicate, source_points
 from engine.config import Settings
 from engine.encoders import load_encoders
 from engine.filters import BUILTIN_FIELDS, parse_where
@@ -89,20 +89,6 @@ def collection(source, meta, n: int, rebuild: bool, tenant: bool) -> tuple[EdgeS
     store = EdgeStore(db, "ads")
     data = np.load(cache)
     return store, store.metadata().get("build", {}), {k: data[k] for k in data.files}
-
-
-def fill(store: EdgeStore, batches: Iterator[list[PointData]], meta: dict) -> dict[str, float]:
-    """Upsert the batches, then build the indexes (as bench.query.build does); seconds of each."""
-    start = time.perf_counter()
-    for points in batches:
-        store.upsert(points)
-    store.flush()
-    upsert_s = time.perf_counter() - start
-    start = time.perf_counter()
-    store.optimize()
-    optimize_s = time.perf_counter() - start
-    store.update_metadata({k: v for k, v in meta.items() if k != "dims"})
-    return {"upsert_s": round(upsert_s, 1), "optimize_s": round(optimize_s, 1)}
 
 
 def index_fields(store: EdgeStore, tenant: bool) -> None:

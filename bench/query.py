@@ -91,8 +91,13 @@ def replicate(source: list[PointData], n: int, batch: int = 512) -> Iterator[lis
 def build(store, source, n: int, dims: dict[str, int], metadata: dict) -> dict[str, float]:
     """Fill a store with `n` replicated points; seconds spent upserting and building indexes."""
     store.ensure_collection(dims)
+    return fill(store, replicate(source, n), metadata)
+
+
+def fill(store, batches, metadata: dict) -> dict[str, float]:
+    """Upsert the batches, then build the indexes; seconds of each."""
     start = time.perf_counter()
-    for points in replicate(source, n):
+    for points in batches:
         store.upsert(points)
     store.flush()
     upsert_s = time.perf_counter() - start
