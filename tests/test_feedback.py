@@ -32,7 +32,10 @@ def copies_library(tmp_path_factory, settings, encoders, sample_dir, truth):
         buffer = io.BytesIO()
         copy.save(buffer, "JPEG", quality=90 - 10 * i)
         (folder / f"copy-{i}.jpg").write_bytes(buffer.getvalue())
-    library = Library(settings.with_overrides(db=tmp_path_factory.mktemp("copies-db")), encoders=encoders)
+    # diversity 0.6, above the default: beside the copies, this tiny library holds no other ad
+    # relevant to the query, so a light trade of relevance for variety keeps the copies on top
+    db = tmp_path_factory.mktemp("copies-db")
+    library = Library(settings.with_overrides(db=db, mmr_diversity=0.6), encoders=encoders)
     library.ingest([folder])
     yield library, ads[0]
     library.close()
