@@ -135,7 +135,8 @@ class Library:
         """How many images have each value of `field` among those matching `where`, most first."""
         kind = self._indexed(field, FACET_TYPES, "count values of")
         values = self.store.facet(field, self.parse_where(where), limit)
-        return {"field": field, "type": kind, "values": [{"value": v, "count": n} for v, n in values]}
+        # a deleted point can leave its value behind with a count of 0: not a value anyone has
+        return {"field": field, "type": kind, "values": [{"value": v, "count": n} for v, n in values if n]}
 
     # ------------------------------------------------------------------ stored images
 

@@ -636,7 +636,11 @@ def test_a_client_that_disconnects_gives_its_slot_back(limited, sample_dir, trut
         held.abandon()
         settle(limit, 0)
         assert http.get(SEARCH).status_code == 200
-        for path in (f"/api/images/{MISSING}", "/api/search?q=", "/api/search?q=sale&k=0"):  # errors
+        for path in (
+            f"/api/images/{MISSING}",
+            "/api/search?q=sale&where=colour=red",
+            "/api/search?q=sale&k=0",
+        ):
             assert http.get(path).status_code in (404, 422)
             settle(limit, 0)  # error answers give their slot back too
         assert http.get(SEARCH).status_code == 200
