@@ -230,8 +230,10 @@ def with_encoding(data: dict) -> dict:
     so (a) alone is a ceiling nothing can reach."""
     seconds = data["wall_s"]["limit"] + data["busy_s"]["encode"] / data["workers"]
     rate = round(data["images"] / seconds, 3)
-    return {"limit_with_encoding": rate, "pipeline_over_limit_with_encoding": round(
-        data["images_per_s"]["pipeline"] / rate, 3)}
+    return {
+        "limit_with_encoding": rate,
+        "pipeline_over_limit_with_encoding": round(data["images_per_s"]["pipeline"] / rate, 3),
+    }
 
 
 def report_md(data: dict) -> str:

@@ -173,8 +173,10 @@ def per_kind_table(per_kind: dict[str, dict[str, float]], default: str) -> list[
     ]
     for kind, row in per_kind.items():
         best = max(row[TESS], row[PP])
-        md.append(f"| {kind} | {row[TESS]:.3f} | {row[PP]:.3f} | {row[BOTH]:.3f} | {row[default]:.3f} | "
-                  f"{'yes' if row[BOTH] >= best else 'NO'} |")
+        md.append(
+            f"| {kind} | {row[TESS]:.3f} | {row[PP]:.3f} | {row[BOTH]:.3f} | {row[default]:.3f} | "
+            f"{'yes' if row[BOTH] >= best else 'NO'} |"
+        )
     return md
 
 
@@ -212,8 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     ]
     for label, (scores, cpu) in grid.items():
         a, b = summarise(scores), summarise(hard_rows[label][0])
-        md.append(f"| {label} | {a['cer']:.3f} | {a['word_recall']:.3f} | {b['cer']:.3f} | "
-                  f"{b['word_recall']:.3f} | {b['images_without_text']} | {cpu:.2f} |")
+        md.append(
+            f"| {label} | {a['cer']:.3f} | {a['word_recall']:.3f} | {b['cer']:.3f} | "
+            f"{b['word_recall']:.3f} | {b['images_without_text']} | {cpu:.2f} |"
+        )
     md += per_kind_table(per_kind, merged)
     data = {
         "ads": len(ads), "hard_ads": len(hard), "seeds": args.seeds,
@@ -233,7 +237,9 @@ def steps_tables(ads, real_sample: int, data: dict) -> list[str]:
     for step, run in STEPS.items():
         start = time.perf_counter()
         scores = [score(run(Image.open(path).convert("RGB"), TESSERACT), ad["text"]) for path, ad in ads]
-        rows[step] = summarise(scores) | {"seconds_per_image": round((time.perf_counter() - start) / len(ads), 3)}
+        rows[step] = summarise(scores) | {
+            "seconds_per_image": round((time.perf_counter() - start) / len(ads), 3)
+        }
         print(step, rows[step], flush=True)
     md = [
         "",
@@ -245,7 +251,12 @@ def steps_tables(ads, real_sample: int, data: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for step, r in rows.items():
-        cells = [f"{r['cer']:.3f}", f"{r['word_recall']:.3f}", r["images_without_text"], r["seconds_per_image"]]
+        cells = [
+            f"{r['cer']:.3f}",
+            f"{r['word_recall']:.3f}",
+            r["images_without_text"],
+            r["seconds_per_image"],
+        ]
         md.append(f"| {step} | " + " | ".join(map(str, cells)) + " |")
     real = real_ads(real_sample, TESSERACT) if real_sample and ADS377.exists() else {}
     data |= {"steps": rows, "real_ads": real}

@@ -85,12 +85,17 @@ def read_all(config: str, folders: dict[str, str], workers: int) -> dict:
     files = ad_files()
     keys = [str(p.relative_to(ADS377 / "images")) for p in files]
     read = read_files(config, folders, files, workers)
-    data = read | {"cpu_s": dict(zip(keys, read["cpu_s"], strict=True)),
-                   "words": dict(zip(keys, read["words"], strict=True))}
+    data = read | {
+        "cpu_s": dict(zip(keys, read["cpu_s"], strict=True)),
+        "words": dict(zip(keys, read["words"], strict=True)),
+    }
     CACHE.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(data))
-    print(f"{config}: {len(files)} ads in {data['wall_s']:.0f} s wall, "
-          f"{sum(data['cpu_s'].values()) / len(files):.3f} CPU s/ad", flush=True)
+    print(
+        f"{config}: {len(files)} ads in {data['wall_s']:.0f} s wall, "
+        f"{sum(data['cpu_s'].values()) / len(files):.3f} CPU s/ad",
+        flush=True,
+    )
     return data
 
 
@@ -141,9 +146,15 @@ def default_row() -> str:
     from ocr_text.readers.ppocr import DEFAULT_MODELS
 
     settings = Settings()
-    tesseract = {(1200,): "tesseract 1 pass (1200)", (700,): "tesseract 700", (700, 1600): "tesseract 2 passes"}
+    tesseract = {
+        (1200,): "tesseract 1 pass (1200)",
+        (700,): "tesseract 700",
+        (700, 1600): "tesseract 2 passes",
+    }
     parts = [tesseract[settings.ocr_scales]] if "tesseract" in settings.ocr_readers else []
-    parts += [f"ppocr {settings.ocr_ppocr_models or DEFAULT_MODELS}"] if "ppocr" in settings.ocr_readers else []
+    parts += (
+        [f"ppocr {settings.ocr_ppocr_models or DEFAULT_MODELS}"] if "ppocr" in settings.ocr_readers else []
+    )
     label = " + ".join(parts)
     return "tesseract 2 passes (700+1600)" if label == "tesseract 2 passes" else label
 
@@ -222,11 +233,21 @@ def evaluate_row(label: str, row: tuple[str, ...], how: str, cached: dict, folde
         metrics = run_sets(library, load_sets(), ["hybrid", "text", "keyword"])
     cpu = sum(sum(cached[c]["cpu_s"].values()) for c in row) / len(results)
     words = sum(len(r.words) for r in results.values()) / len(results)
-    result = {"row": label, "readings": list(row), "how": how, "ocr_cpu_s_per_ad": round(cpu, 3),
-              "words_per_ad": round(words, 1), "no_text_images": no_text, **metrics}
-    print(json.dumps({k: result[k] for k in ("row", "ocr_cpu_s_per_ad", "no_text_images")})
-          + f" known-item hybrid MRR {metrics['known_item']['hybrid']['mrr@10']:.3f}"
-          + f" topic hybrid nDCG {metrics['topic']['hybrid']['ndcg@10']:.3f}", flush=True)
+    result = {
+        "row": label,
+        "readings": list(row),
+        "how": how,
+        "ocr_cpu_s_per_ad": round(cpu, 3),
+        "words_per_ad": round(words, 1),
+        "no_text_images": no_text,
+        **metrics,
+    }
+    print(
+        json.dumps({k: result[k] for k in ("row", "ocr_cpu_s_per_ad", "no_text_images")})
+        + f" known-item hybrid MRR {metrics['known_item']['hybrid']['mrr@10']:.3f}"
+        + f" topic hybrid nDCG {metrics['topic']['hybrid']['ndcg@10']:.3f}",
+        flush=True,
+    )
     return result
 
 

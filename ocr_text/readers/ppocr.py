@@ -62,8 +62,11 @@ class PpocrModels:
         values = {"thresh": DET_THRESHOLD, "box_thresh": DET_BOX_THRESHOLD, "unclip_ratio": DET_UNCLIP_RATIO}
         config = self.det.with_name("inference.yml")
         if config.is_file():
-            for key, value in re.findall(r"^\s+(thresh|box_thresh|unclip_ratio):\s*([0-9.]+)\s*$",
-                                         config.read_text(encoding="utf-8"), re.M):
+            for key, value in re.findall(
+                r"^\s+(thresh|box_thresh|unclip_ratio):\s*([0-9.]+)\s*$",
+                config.read_text(encoding="utf-8"),
+                re.M,
+            ):
                 values[key] = float(value)
         return values["thresh"], values["box_thresh"], values["unclip_ratio"]
 
