@@ -255,10 +255,55 @@ def build_parser() -> argparse.ArgumentParser:
     _store_options(p)
 
     p = sub.add_parser(
+        "doctor",
+        help="what this installation will do, and why",
+        description="One screen: Tesseract and its languages, the OCR readers that load, each model (where "
+        "it loads from, precision, runtime, vector size), the store (where, reachable, collection, "
+        "images, which pipeline made them) and what is off. Never uses the network. Exit status 0 when "
+        "everything the configuration asks for works, 1 otherwise.",
+    )
+    _store_options(p)
+    _model_options(p)
+    _ocr_options(p)
+
+    p = sub.add_parser(
         "stats", help="what the collection holds", description="Collection size, text coverage, models."
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _store_options(p)
+
+    p = sub.add_parser(
+        "models",
+        help="download the model weights for a machine without network, or check such a folder",
+        description="`models download` fetches the CLIP weights from the Hugging Face hub (or copies a "
+        "local model folder) into DIR/clip with DIR/manifest.json (model ids, revisions, file hashes); "
+        "the dense text model, BM25 and PP-OCR ship inside installed packages and are only recorded. "
+        "`models check DIR` verifies such a folder without network. Then use --clip-model DIR/clip "
+        "(or ADSEARCH_CLIP_MODEL=DIR/clip) on the offline machine.",
+    )
+    models_sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    m = models_sub.add_parser(
+        "download",
+        help="fetch the CLIP weights into a folder, with a manifest",
+        description="Fetch CLIP's config, tokenizer, image processor and weights (safetensors when the "
+        "repository has them) with huggingface_hub into DIR/clip and write DIR/manifest.json.",
+    )
+    m.add_argument(
+        "--clip",
+        default=None,
+        metavar="MODEL_ID",
+        help="Hugging Face id or local model folder (default openai/clip-vit-base-patch32)",
+    )
+    m.add_argument("--revision", help="branch, tag or commit of the hub repository (default main)")
+    m.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write")
+    m = models_sub.add_parser(
+        "check",
+        help="verify a downloaded folder offline (hashes, loads, vector sizes)",
+        description="Recompute every file hash against DIR/manifest.json, load DIR/clip with no network, "
+        "encode one image and one text and compare the vector size with the model's projection_dim. "
+        "Exit status: 0 all checks pass, 1 some failed, 2 usage error.",
+    )
+    m.add_argument("folder", type=Path, metavar="DIR", help="a folder written by `models download`")
     return parser
 
 
@@ -337,7 +382,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from engine.images import decode_image
-    from engine.search import parse_weights
+    from engine.search import IMAGE_OFF_NOTE, parse_weights
 
     # every check on the arguments comes before the store is opened and the models are loaded
     if not 1 <= args.k <= 1000:
@@ -357,7 +402,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps(response.to_dict(), indent=2))
         return 0
     for note in response.notes:
-        print(f"note: {note}")
+        if note != IMAGE_OFF_NOTE:  # the model loader has said so in its one line
+            print(f"note: {note}")
     label = args.query or (str(args.image) if args.image else "everything")
     about = "" if response.total_exact else "about "
     total = f" of {about}{response.total} matching" if response.total is not None else ""
@@ -369,6 +415,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         if hit.snippet:
             print(f"       “{hit.snippet}”")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from engine.doctor import diagnose
+
+    os.environ["HF_HUB_OFFLINE"] = "1"  # doctor says what works here, without the network
+    report = diagnose(_settings(args))
+    print("\n".join(report.lines()))
+    print("everything asked for works" if report.ok else "something asked for does not work (see fail lines)")
+    return 0 if report.ok else 1
 
 
 def cmd_facets(args: argparse.Namespace) -> int:
@@ -516,6 +572,40 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine import models
+    from engine.config import DEFAULT_CLIP_MODEL
+
+    if args.models_command == "download":
+        clip = args.clip or DEFAULT_CLIP_MODEL
+        at = f" @ {args.revision}" if args.revision else ""
+        print(f"fetching CLIP {clip}{at} into {args.to}", flush=True)
+        path = models.download(clip, args.to, args.revision)
+        manifest = json.loads(path.read_text())
+        entry = manifest["models"]["clip"]
+        folder = args.to / entry["folder"]
+        for name in entry["files"]:
+            print(f"  {entry['folder']}/{name}  {(folder / name).stat().st_size:,} bytes")
+        print(f"clip: {entry['source']} @ {entry['revision'] or 'local copy'}")
+        for name, other in manifest["models"].items():
+            if other.get("bundled"):
+                print(f"{name}: {other['source']} (bundled in {other['package']} {other['version']})")
+        print(f"manifest: {path}")
+        print(f"check it with `adsearch models check {args.to}`; use it with --clip-model {folder}")
+        return 0
+    if not args.folder.is_dir():
+        raise UsageError(f"{args.folder} is not a folder")
+    report = models.check(args.folder)
+    for line in report.lines:
+        print(line)
+    if not report.ok:
+        print(f"{args.folder}: checks failed")
+        return 1
+    clip_dir = args.folder / models.CLIP_FOLDER
+    print(f"all checks passed: use it with --clip-model {clip_dir} (or ADSEARCH_CLIP_MODEL={clip_dir})")
+    return 0
+
+
 COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
@@ -525,6 +615,8 @@ COMMANDS = {
     "migrate": cmd_migrate,
     "stats": cmd_stats,
     "facets": cmd_facets,
+    "doctor": cmd_doctor,
+    "models": cmd_models,
 }
 
 

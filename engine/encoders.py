@@ -386,8 +386,10 @@ class Encoders:
         }
 
 
-def load_encoders(settings: Settings) -> Encoders:
-    """Load all encoders; CLIP failing is reported in one log line unless `require_visual` is set."""
+def load_encoders(settings: Settings, quiet: bool = False) -> Encoders:
+    """Load all encoders. CLIP failing is an error with `require_visual`; otherwise the image channel
+    is off, said in one short log line (unless `quiet`) that points to `adsearch doctor`, and the
+    reason is kept in `clip_error`."""
     clip, clip_error = None, None
     try:
         clip = ImageTextEncoder(settings.clip_model, settings.clip_precision, settings.onnx_cache())
@@ -395,11 +397,10 @@ def load_encoders(settings: Settings) -> Encoders:
         if settings.require_visual:
             raise
         clip_error = str(exc)
-        log.warning(
-            "%s: running with the text channels only (no image search); give --clip-model a local "
-            "folder with CLIP weights, or --require-visual to stop instead",
-            clip_error,
-        )
+        if not quiet:
+            log.warning(
+                "image channel off: no CLIP weights for %s (see `adsearch doctor`)", settings.clip_model
+            )
     return Encoders(
         clip=clip,
         dense=DenseTextEncoder(settings.text_model, settings.text_precision, settings.onnx_cache()),

@@ -39,6 +39,7 @@ DUPLICATE_MODE = "duplicate"
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SNIPPET_CHARS = 160
 MAX_EXAMPLES = 40
+IMAGE_OFF_NOTE = "image channel off (no CLIP weights): text channels only"
 EXACT_TOTAL_UP_TO = 10_000  # a filtered total above this (by estimate) is given as the estimate
 
 
@@ -178,7 +179,7 @@ class Searcher:
                 + " or the collection was built without them"
             )
         if "image" in MODES[mode] and "image" not in channels:
-            notes.append("image channel off (no CLIP weights): text channels only")
+            notes.append(IMAGE_OFF_NOTE)
         return channels
 
     def search(

@@ -121,3 +121,35 @@ def test_bad_filters_and_facets_are_one_line_and_exit_2(cli_db):
         result = adsearch(*args, env_extra=env)
         assert result.returncode == 2, (args, result.stderr)
         assert reason in result.stderr and "Traceback" not in result.stderr
+
+
+def test_doctor_says_what_works_and_exits_by_what_was_asked(cli_db):
+    _, env, ads = cli_db
+    result = adsearch("doctor", env_extra=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {
+        line.split()[1]: line
+        for line in result.stdout.splitlines()
+        if line[:4].strip() in ("ok", "off", "fail")
+    }
+    assert lines["clip"].startswith("ok") and "local folder" in lines["clip"]
+    assert lines["store"].startswith("ok") and f"{len(ads)} images" in lines["store"]
+    assert lines["pipeline"].startswith("ok") and "(current)" in lines["pipeline"]
+    assert lines["tesseract"].startswith("ok") and "eng" in lines["tesseract"]
+    no_clip = {**env, "ADSEARCH_CLIP_MODEL": "/nonexistent/clip"}
+    off = adsearch("doctor", env_extra=no_clip)
+    assert off.returncode == 0 and "off   clip       image channel off" in off.stdout
+    assert "adsearch models download" in off.stdout
+    required = adsearch("doctor", "--require-visual", env_extra=no_clip)
+    assert required.returncode == 1 and "fail  clip" in required.stdout
+
+
+def test_without_clip_weights_search_says_so_in_one_line_that_points_to_doctor(cli_db):
+    _, env, ads = cli_db
+    result = adsearch(
+        "search", ads[0]["brand"], "-k", "1", env_extra={**env, "ADSEARCH_CLIP_MODEL": "/nonexistent/clip"}
+    )
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "image channel off" in line]
+    assert len(warnings) == 1 and "adsearch doctor" in warnings[0] and len(warnings[0]) < 120
+    assert "image channel off" not in result.stdout and "(hybrid: text, keywords)" in result.stdout

@@ -1,0 +1,135 @@
+"""`adsearch doctor`: what this installation will do, and why, on one screen.
+
+Each check gives a status (ok, off, fail) and one line. `fail` means something the configuration
+asks for does not work here (exit status 1); `off` means a part that is optional in this
+configuration is not available (the image channel without CLIP weights, unless --require-visual).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.config import Settings
+
+PIPELINE_SAMPLE = 10_000  # points read to summarise which pipeline made them
+
+
+@dataclass
+class Finding:
+    status: str  # ok | off | fail
+    topic: str
+    text: str
+
+
+@dataclass
+class Diagnosis:
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, status: str, topic: str, text: str) -> None:
+        self.findings.append(Finding(status, topic, text))
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.status == "fail" for f in self.findings)
+
+    def lines(self) -> list[str]:
+        return [f"{f.status:<4}  {f.topic:<10} {f.text}" for f in self.findings]
+
+
+def diagnose(settings: Settings) -> Diagnosis:
+    """Run every check against `settings` (no network: the model hub is not asked)."""
+    report = Diagnosis()
+    _check_ocr(settings, report)
+    encoders = _check_models(settings, report)
+    _check_store(settings, encoders, report)
+    return report
+
+
+def _check_ocr(settings: Settings, report: Diagnosis) -> None:
+    from ocr_text import TesseractMissingError, tesseract_version
+    from ocr_text.readers import usable_readers
+
+    try:
+        import pytesseract
+
+        languages = ", ".join(sorted(pytesseract.get_languages(config="")))
+        report.add("ok", "tesseract", f"version {tesseract_version()}, languages: {languages}")
+    except (TesseractMissingError, OSError, RuntimeError) as exc:
+        needed = "tesseract" in settings.ocr_readers
+        report.add("fail" if needed else "off", "tesseract", f"not usable: {exc}")
+    try:
+        usable, missing = usable_readers(settings.ocr_settings())
+    except TesseractMissingError as exc:
+        report.add("fail", "ocr", f"no OCR reader can run: {exc}")
+        return
+    for name in settings.ocr_readers:
+        if name in missing:
+            report.add("fail", "ocr", f"reader {name} asked for but unavailable: {missing[name]}")
+    report.add("ok", "ocr", f"readers used: {', '.join(usable.readers)}")
+
+
+def _check_models(settings: Settings, report: Diagnosis):
+    from engine.encoders import load_encoders
+
+    try:
+        encoders = load_encoders(settings.with_overrides(require_visual=False), quiet=True)  # judged below
+    except Exception as exc:  # noqa: BLE001 (any failure to load is the finding)
+        report.add("fail", "models", f"{type(exc).__name__}: {exc}")
+        return None
+    cache = settings.onnx_cache()
+    runtime = f"ONNX Runtime, exported towers cached in {cache}" if cache else "PyTorch"
+    if encoders.clip is not None:
+        where = "local folder" if Path(settings.clip_model).is_dir() else "Hugging Face cache"
+        report.add("ok", "clip", f"{settings.clip_model} ({where}), {settings.clip_precision}, "
+                   f"{encoders.clip.dim}-d, {runtime}")  # fmt: skip
+    else:
+        status = "fail" if settings.require_visual else "off"
+        hint = "on a connected machine, `adsearch models download --to DIR`; here, --clip-model DIR/clip"
+        report.add(status, "clip", f"image channel off: {encoders.clip_error}; {hint}")
+    report.add("ok", "text", f"{settings.text_model}, {settings.text_precision}, {encoders.dense.dim}-d")
+    report.add(
+        "ok", "keywords", f"{settings.sparse_model} BM25 with character {settings.keyword_ngram}-grams"
+    )
+    return encoders
+
+
+def _check_store(settings: Settings, encoders, report: Diagnosis) -> None:
+    from engine.errors import StoreError
+    from engine.store import open_store
+
+    where = settings.qdrant_url or str(Path(settings.db).resolve())
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        report.add("fail", "store", str(exc))
+        return
+    with store:
+        if store.dims() is None:
+            report.add(
+                "ok",
+                "store",
+                f"{where}: collection '{settings.collection}' not created yet (ingest makes it)",
+            )
+            return
+        report.add("ok", "store", f"{where}: collection '{settings.collection}', {store.count()} images")
+        _check_pipelines(store, settings, encoders, report)
+
+
+def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> None:
+    """Which pipeline made the stored points, and whether a rerun of ingest would redo any."""
+    from engine.ingest import pipeline_info
+    from engine.ocr import usable_ocr
+
+    signatures: Counter = Counter()
+    for n, (_, payload) in enumerate(store.scroll(batch=1024, fields=["pipeline"])):
+        if n >= PIPELINE_SAMPLE:
+            break
+        signatures[(payload.get("pipeline") or {}).get("signature", "?")] += 1
+    current = pipeline_info(usable_ocr(settings.ocr_settings()), encoders)["signature"] if encoders else None
+    parts = [f"{sig} x{n}" + (" (current)" if sig == current else "") for sig, n in signatures.most_common()]
+    stale = sum(n for sig, n in signatures.items() if sig != current)
+    status = "ok" if not stale else "off"
+    hint = f"; {stale} made by an older pipeline: `adsearch ingest` again updates them" if stale else ""
+    report.add(status, "pipeline", ", ".join(parts) + hint)
