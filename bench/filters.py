@@ -31,10 +31,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from bench.common import WORK, percentiles, write_results
-from bench.ingest import DB, random_vit_b_32
-from bench.query import fill, mixed_queries, replicate, source_points
-from engine.config import Settings
-from engine.encoders import load_encoders
+from bench.query import ads377_inputs, fill, mixed_queries, replicate
 from engine.filters import BUILTIN_FIELDS, parse_where
 from engine.search import Searcher
 from engine.store import EdgeStore, PointData
@@ -185,11 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenant", action="store_true", help="index `brand` as a tenant keyword index")
     parser.add_argument("--name", default="filters", help="results name under bench/results/")
     args = parser.parse_args(argv)
-    if not DB.exists():
-        raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
-    source, meta = source_points()
-    settings = Settings(clip_model=str(random_vit_b_32()))
-    encoders = load_encoders(settings)
+    source, meta, settings, encoders = ads377_inputs()
     queries = mixed_queries(source, args.queries)
     store, built, arrays = collection(source, meta, args.points, args.rebuild, args.tenant)
     load_before = load()

@@ -36,7 +36,7 @@ from bench.api import time_http
 from bench.common import WORK, known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
 from engine.config import Settings
-from engine.encoders import load_encoders
+from engine.encoders import Encoders, load_encoders
 from engine.search import Searcher
 from engine.store import ClientStore, EdgeStore, PointData, SparseVec, point_id
 
@@ -191,17 +191,23 @@ def run_size(n: int, source, meta, encoders, settings, queries, warmup, local_qu
     return result
 
 
+def ads377_inputs() -> tuple[list[PointData], dict, Settings, Encoders]:
+    """The ads377 points to replicate and their metadata, with settings and encoders for the random
+    ViT-B/32 CLIP they were made with."""
+    if not DB.exists():
+        raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
+    source, meta = source_points()
+    settings = Settings(clip_model=str(random_vit_b_32()))
+    return source, meta, settings, load_encoders(settings)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--local-queries", type=int, default=50)
     args = parser.parse_args(argv)
-    if not DB.exists():
-        raise SystemExit("run `python -m bench.ingest` first: it builds the ads377 collection")
-    source, meta = source_points()
-    settings = Settings(clip_model=str(random_vit_b_32()))
-    encoders = load_encoders(settings)
+    source, meta, settings, encoders = ads377_inputs()
     all_queries = mixed_queries(source, args.queries + 10)
     warmup, queries = all_queries[-10:], all_queries[:-10]
     sizes = [run_size(int(n), source, meta, encoders, settings, queries, warmup, args.local_queries)
