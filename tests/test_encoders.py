@@ -52,8 +52,12 @@ def test_missing_clip_falls_back_to_text_channels(tmp_path, caplog):
     encoders = load_encoders(settings)
     assert encoders.clip is None and not encoders.visual
     assert "no-such-clip" in encoders.clip_error
-    assert any("text channels only" in r.getMessage() for r in caplog.records)
+    said = [r.getMessage() for r in caplog.records if "image channel off" in r.getMessage()]
+    assert len(said) == 1 and "adsearch doctor" in said[0] and "no-such-clip" in said[0]  # one short line
     assert encoders.models()["image"] is None
+    caplog.clear()
+    load_encoders(settings, quiet=True)
+    assert not [r for r in caplog.records if "image channel off" in r.getMessage()]
 
 
 def test_require_visual_makes_missing_clip_an_error(tmp_path):
