@@ -55,6 +55,7 @@ class Library:
         self._load_lock = threading.Lock()
         self.write_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
+        self._indexes_made: set[tuple[str, str]] = set()
         self.data_dir = Path(settings.db).resolve()  # stored paths are absolute: compare like with like
         self.upload_dir = self.data_dir / "uploads"
         self.thumbnail_dir = self.data_dir / "thumbnails"
@@ -93,8 +94,7 @@ class Library:
         clauses = self.parse_where(where)
         wording = split_query(query or "")
         if wording.clauses:
-            with self.write_lock:
-                self.store.ensure_indexes({TEXT_FIELD: "text"})
+            self._ensure_index(TEXT_FIELD, "text")
             query, clauses = wording.text, [*clauses, *wording.clauses]
         if not (query or "").strip() and image is None:
             browse = {k: v for k, v in options.items() if k in ("sort", "descending", "k", "offset")}
@@ -117,9 +117,16 @@ class Library:
         if kind not in types:
             able = sorted(f for f, t in self.fields().items() if t in types)
             raise SearchError(f"cannot {what} '{field}'; fields one can {what}: {', '.join(able)}")
+        self._ensure_index(field, kind)
+        return kind
+
+    def _ensure_index(self, field: str, kind: str) -> None:
+        """Make a payload index once per process: reads then skip the store round trip."""
+        if (field, kind) in self._indexes_made:
+            return
         with self.write_lock:
             self.store.ensure_indexes({field: kind})
-        return kind
+        self._indexes_made.add((field, kind))
 
     def fields(self) -> dict[str, str]:
         """Fields a filter may name: the built-in ones and the metadata declared at ingest (name -> type)."""

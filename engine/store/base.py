@@ -235,11 +235,12 @@ class FilterParts:
     def combine(self, must: list, must_not: list): ...
 
 
-def build_filter(clauses: Sequence[Clause], parts: FilterParts):
-    """Clauses (all must hold) -> one backend filter, or None when there are none."""
-    if not clauses:
+def build_filter(clauses: Sequence[Clause], parts: FilterParts, with_vector: str | None = None):
+    """Clauses (all must hold), and the point having `with_vector` when given -> one backend filter,
+    or None when there is nothing to require."""
+    if not clauses and not with_vector:
         return None
-    must, must_not = [], []
+    must, must_not = ([parts.has_vector(with_vector)] if with_vector else []), []
     for clause in clauses:
         condition, negate = _condition(clause, parts)
         (must_not if negate else must).append(condition)

@@ -134,11 +134,7 @@ class ClientStore(Store):
             )
 
     def _filter(self, where, with_vector: str | None = None):
-        flt = build_filter(list(where), ClientFilterParts(self.models))
-        if with_vector:
-            has = self.models.HasVectorCondition(has_vector=with_vector)
-            flt = self.models.Filter(must=[has, *([flt] if flt else [])])
-        return flt
+        return build_filter(list(where), ClientFilterParts(self.models), with_vector)
 
     def count(self, with_vector: str | None = None, where=(), exact: bool = True) -> int:
         if not self._exists():

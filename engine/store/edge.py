@@ -140,12 +140,7 @@ class EdgeStore(Store):
             self._require().update(self.qe.UpdateOperation.delete_points(ids))
 
     def _filter(self, where, with_vector: str | None = None):
-        clauses = list(where)
-        flt = build_filter(clauses, EdgeFilterParts(self.qe))
-        if with_vector:
-            has = self.qe.HasVectorCondition(with_vector)
-            flt = self.qe.Filter(must=[has, *([flt] if flt else [])])
-        return flt
+        return build_filter(list(where), EdgeFilterParts(self.qe), with_vector)
 
     def count(self, with_vector: str | None = None, where=(), exact: bool = True) -> int:
         if self.shard is None:
