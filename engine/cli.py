@@ -26,6 +26,7 @@ EPILOG = """examples:
   adsearch stats                                 # what the collection holds
   adsearch serve                                 # web UI + JSON API on http://127.0.0.1:8000
   adsearch evaluate --queries q.tsv --qrels q.qrels   # MRR, Recall, nDCG, MAP per mode
+  adsearch tune --queries q.tsv --qrels q.qrels --save   # fusion settings fitted to your judgments
   adsearch migrate --from adsearch-data --to http://qdrant:6333   # embedded -> server, no re-OCR
 
 Every option can also be set in the environment as ADSEARCH_<OPTION> (e.g. ADSEARCH_DB=/data/ads)."""
@@ -213,6 +214,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="metric cutoff (default 10)")
     p.add_argument("--root", type=Path, help="folder the image keys are relative to")
     p.add_argument("--out", type=Path, default=Path("evaluation/report.md"), help="report path (.md)")
+    _store_options(p)
+    _model_options(p)
+
+    p = sub.add_parser(
+        "tune",
+        help="choose fusion settings (RRF k, weights, prefetch) on labelled queries",
+        description="Grid-search the hybrid fusion settings (RRF k, each channel's weight, prefetch "
+        "depth) on labelled queries against the current collection, scored as `evaluate` scores them. "
+        "Prints the current settings' figure, the best cell's (in-sample) and a k-fold cross-validated "
+        "figure (each fold's queries scored with the setting chosen on the other folds: what to expect "
+        "on new queries), then the top cells. --save stores the best in the collection, where search "
+        "(CLI, API, web UI) uses it as its default; ADSEARCH_RRF_K / _WEIGHTS / _PREFETCH_LIMIT in the "
+        "environment still win. A running server picks it up when restarted.",
+    )
+    p.add_argument("--queries", type=Path, required=True, help="query file: query_id<TAB>text per line")
+    p.add_argument("--qrels", type=Path, required=True, help="TREC qrels: query_id 0 image_key grade")
+    p.add_argument("--metric", default="ndcg@10", help="what to maximise: ndcg@10 (default), mrr@10, "
+                   "recall@10, p@10, recall@1, recall@5")  # fmt: skip
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds over queries (default 5)")
+    p.add_argument("--save", action="store_true", help="store the best settings as this collection's default")
+    p.add_argument("--grid", type=Path, help="write every cell and its figure to this TSV file")
+    p.add_argument("--root", type=Path, help="folder the image keys are relative to")
     _store_options(p)
     _model_options(p)
 
@@ -483,6 +506,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from engine.evaluate import read_qrels, read_queries
+    from engine.tune import grid_tsv, report_lines, save, tune
+
+    if not 2 <= args.folds <= 20:
+        raise UsageError(f"--folds must be between 2 and 20, not {args.folds}")
+    queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
+    with _library(_settings(args), need_collection=True) as library:
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 25 == 0:
+                print(f"\rranking queries: {done}/{total}", end="\n" if done == total else "", flush=True)
+
+        result = tune(library, queries, qrels, args.metric, args.folds, root=args.root, progress=progress)
+        print("\n".join(report_lines(result)))
+        if args.grid:
+            args.grid.write_text(grid_tsv(result))
+            print(f"wrote {len(result.cells)} cells to {args.grid}")
+        if args.save:
+            record = save(library, result, source=f"{args.queries.name} / {args.qrels.name}")
+            figures = f"{record['metric']} {record['in_sample']:.4f}, cv {record['cross_validated']:.4f}"
+            print(f"saved as this collection's search default: {result.best.label()} ({figures})")
+    return 0
+
+
 def cmd_ocr(args: argparse.Namespace) -> int:
     from engine.images import decode_image
     from engine.ocr import usable_ocr
@@ -611,6 +659,7 @@ COMMANDS = {
     "search": cmd_search,
     "serve": cmd_serve,
     "evaluate": cmd_evaluate,
+    "tune": cmd_tune,
     "ocr": cmd_ocr,
     "migrate": cmd_migrate,
     "stats": cmd_stats,

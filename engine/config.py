@@ -19,10 +19,18 @@ DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 CHANNELS = ("image", "text", "keywords")
 Precision = Literal["int8", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+# The int8 check (engine/onnx_towers.py): below either figure on the probe set, a tower runs in fp32.
+# Chosen on measured towers (bench/results/quant_check.md, docs/decisions.md).
+QUANT_MIN_COSINE = 0.98
+QUANT_MIN_AGREEMENT = 0.8
 # Qdrant's weighted RRF adds 1/(k + rank/w - 1) per channel (rank from 1) in float32: a weight past
 # about 1000 changes nothing when k > 1 and near float32's limit ties every score; with k = 1 the top
 # score is about w, so 1e39 gives inf (null in JSON). Weights are therefore 0..MAX_WEIGHT.
 MAX_WEIGHT = 1000.0
+# `adsearch tune --save` stores its choice of these under this collection-metadata key; search takes
+# them as defaults wherever neither the environment nor a flag set them.
+TUNED_FUSION = "tuned_fusion"
+TUNABLE = ("rrf_k", "weights", "prefetch_limit")
 
 
 def parse_readers(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -64,6 +72,14 @@ class Settings(BaseSettings):
     # weights are faster. Chosen per model on measured speed and quality (docs/decisions.md).
     clip_precision: Precision = Field("int8", description="CLIP weights: int8 or fp32")
     text_precision: Precision = Field("fp32", description="dense text model weights: int8 or fp32")
+    quant_min_cosine: float = Field(
+        QUANT_MIN_COSINE, ge=0, le=1, allow_inf_nan=False,
+        description="an int8 ONNX tower whose mean cosine to fp32 on the probe set is lower runs in fp32",
+    )  # fmt: skip
+    quant_min_agreement: float = Field(
+        QUANT_MIN_AGREEMENT, ge=0, le=1, allow_inf_nan=False,
+        description="an int8 ONNX tower keeping fewer of each probe's 10 nearest probes runs in fp32",
+    )  # fmt: skip
     onnx: bool = Field(True, description="run the model towers on ONNX Runtime (exported once, cached)")
     model_cache: Path = Field(
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "adsearch",
@@ -217,4 +233,17 @@ class Settings(BaseSettings):
         """A validated copy with the given non-None values replaced (how CLI flags win over the
         environment); a bad value raises pydantic's ValidationError, as a bad environment variable does."""
         values = {k: v for k, v in overrides.items() if v is not None}
-        return type(self).model_validate({**self.model_dump(), **values})
+        copy = type(self).model_validate({**self.model_dump(), **values})
+        # what was set explicitly (environment, constructor, flags) stays known: tuned defaults yield to it
+        copy.__pydantic_fields_set__ = self.model_fields_set | set(values)
+        return copy
+
+    def with_tuned(self, tuned: dict | None) -> Settings:
+        """A copy with the fusion settings saved by `adsearch tune --save` (collection metadata) in
+        place of the built-in defaults; fields set by the environment or a flag keep their values."""
+        if not tuned:
+            return self
+        values = {f: tuned[f] for f in TUNABLE if f in tuned and f not in self.model_fields_set}
+        copy = type(self).model_validate({**self.model_dump(), **values})
+        copy.__pydantic_fields_set__ = set(self.model_fields_set)
+        return copy

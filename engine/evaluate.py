@@ -135,9 +135,14 @@ def _ranked_keys(library: Library, text: str, mode: str, keys: dict[str, list[st
         hits = library.search(text, mode=mode, k=RUN_DEPTH, snippets=False).hits
     except SearchError:  # e.g. only stopwords for the keyword channel: an empty ranking
         return {}
+    return ranking_of([hit.id for hit in hits], keys)
+
+
+def ranking_of(point_ids: list[str], keys: dict[str, list[str]]) -> dict[str, float]:
+    """Ranked point ids as {image key: score}, scores falling with rank (ties cannot reorder it)."""
     ranking: dict[str, float] = {}
-    for hit in hits:
-        for key in keys.get(hit.id, []):
+    for pid in point_ids:
+        for key in keys.get(pid, []):
             ranking.setdefault(key, float(RUN_DEPTH - len(ranking)))
     return ranking
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.config import CHANNELS, Settings
+from engine.config import CHANNELS, TUNABLE, TUNED_FUSION, Settings
 from engine.creative import CREATIVE_CHANNEL, THRESHOLD
 from engine.errors import NotFound, SearchError
 from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
@@ -76,8 +76,12 @@ class Library:
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
-            self._searcher = Searcher(self.settings, self.encoders, self.store)
+            self._searcher = Searcher(self.search_settings(), self.encoders, self.store)
         return self._searcher
+
+    def search_settings(self) -> Settings:
+        """The settings search runs with: fusion defaults saved by `adsearch tune --save` applied."""
+        return self.settings.with_tuned(self.store.metadata().get(TUNED_FUSION) if self.exists() else None)
 
     def exists(self) -> bool:
         return self.store.dims() is not None
@@ -194,7 +198,7 @@ class Library:
                 paths, self.settings, self.encoders, self.store, on_error, progress, hooks, metadata
             )
             with self.write_lock:
-                self._changed()
+                self.invalidate_caches()
         return report
 
     def delete(self, image_id: str) -> dict:
@@ -212,11 +216,12 @@ class Library:
             removed = self.jobs.release(candidates)
             for thumb in self.thumbnail_dir.glob(f"{image_id}-*.jpg"):
                 thumb.unlink(missing_ok=True)
-            self._changed()
+            self.invalidate_caches()
         return {"id": image_id, "deleted": payload is not None, "files_removed": removed,
                 "cancelled_uploads": cancelled}  # fmt: skip
 
-    def _changed(self) -> None:
+    def invalidate_caches(self) -> None:
+        """Forget the searcher and statistics: after a write, or new tuned fusion defaults."""
         self._searcher = None  # channel availability may have changed
         self._stats = None
 
@@ -258,8 +263,15 @@ class Library:
             "channels": {c: (c != "image" or bool(meta.get("visual"))) for c in CHANNELS},
             "models": models,
             "pipeline": meta.get("pipeline"),
+            "fusion": self._fusion(meta),
         }
         return self._stats
+
+    def _fusion(self, meta: dict) -> dict:
+        """The fusion settings search uses, and the `adsearch tune --save` record they came from."""
+        used = self.settings.with_tuned(tuned := meta.get(TUNED_FUSION)).model_dump()
+        applied = tuned and any(used[f] == tuned.get(f) for f in TUNABLE)
+        return {**{f: used[f] for f in TUNABLE}, "tuned": tuned if applied else None}
 
     def duplicate_groups(self, neighbours: int = DUPLICATE_NEIGHBOURS) -> list[list[str]]:
         """Groups of 2+ images that are the same creative (creative vectors at or above the

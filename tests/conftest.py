@@ -86,27 +86,9 @@ def api_library(tmp_path_factory, settings, encoders, sample_dir):
 @pytest.fixture(scope="session")
 def api_server(api_library):
     """The real app served by uvicorn on a free localhost port, in a background thread."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
+    from helpers import serve
 
     from api import create_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(api_library), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(api_library)) as port:
+        yield f"http://127.0.0.1:{port}"

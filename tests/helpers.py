@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import random
+import socket
+import threading
+import time
 import uuid
+from contextlib import contextmanager, suppress
 
 from PIL import Image, ImageDraw
 
@@ -19,3 +23,36 @@ def png_bytes() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(app, lifespan: str = "auto"):
+    """`app` under uvicorn on a free 127.0.0.1 port in a background thread; yields the port."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        with suppress(SystemExit):  # a failed startup (the caller then says so)
+            server.run()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -9,13 +9,11 @@ import asyncio
 import hashlib
 import json
 import socket
-import threading
 import time
-from contextlib import contextmanager, suppress
 
 import httpx
 import pytest
-from helpers import png_bytes
+from helpers import free_port, png_bytes, serve
 
 from api import create_app
 from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, cross_site_reason, host_name, origin_netloc
@@ -31,39 +29,6 @@ EVIL = "http://evil.example"
 
 def readable(truth):
     return [a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serve(app, lifespan: str = "auto"):
-    """`app` under uvicorn on a free 127.0.0.1 port in a background thread; yields the port."""
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
-    server = uvicorn.Server(config)
-
-    def run() -> None:
-        with suppress(SystemExit):  # a failed startup (the caller then says so)
-            server.run()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started:
-        if time.time() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def state(http: httpx.Client) -> tuple[int, list[str]]:
