@@ -113,9 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
         "ingested_at and file_date; --metadata adds your own. "
         "Exit status: 0 all good, 1 some files or metadata rows failed, 2 nothing could run.",
     )
-    p.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="SOURCE",
+        help="image files or folders, or fsspec URLs: s3://bucket/prefix, gs://..., file:///..., "
+        "https://host/list.txt (a .txt/.lst URL lists image URLs, one per line; s3/gs/http need "
+        "the s3fs/gcsfs/aiohttp packages: pip install 'adsearch[s3]')",
+    )
     p.add_argument("--workers", type=int, help="OCR worker processes (default: one per core)")
     p.add_argument("--batch-size", type=int, help="images per encoding/upsert batch (default 16)")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="decode, OCR and encode on a Dask cluster: its scheduler (tcp://host:8786; workers need "
+        "adsearch installed and the files and models at the same paths), or local[:N] for N worker "
+        "processes here. This machine writes the points to the store (--db or --qdrant-url)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--metadata",
@@ -334,7 +348,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     fields = [
         "db", "collection", "qdrant_url", "qdrant_api_key", "shard_number", "replication_factor",
         "clip_model", "text_model", "require_visual", "clip_precision", "text_precision", "workers",
-        "batch_size", "host", "port", "allowed_hosts", "max_concurrent_requests",
+        "batch_size", "host", "port", "allowed_hosts", "max_concurrent_requests", "cluster",
     ]  # fmt: skip
     overrides = {f: getattr(args, f, None) for f in fields}
     if getattr(args, "ocr_readers", None) is not None:
@@ -381,6 +395,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.metadata import load_metadata
+    from engine.sources import is_url
 
     settings = _settings(args)
     if args.schema and not args.metadata:
@@ -396,7 +411,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             extra["metadata"] = load_metadata(args.metadata, args.schema, known=recorded)
             print(extra["metadata"].describe())
         library.encoders  # noqa: B018 (load now: a CLIP failure is reported before any work)
-        report = library.ingest(args.paths, on_error, progress=not args.no_progress, **extra)
+        sources = [p if is_url(p) else Path(p) for p in args.paths]
+        report = library.ingest(sources, on_error, progress=not args.no_progress, **extra)
         total = library.store.count()
     print(report.summary())
     print(f"collection '{settings.collection}' now holds {total} images")

@@ -21,8 +21,8 @@ Precision = Literal["int8", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 # The int8 check (engine/onnx_towers.py): below either figure on the probe set, a tower runs in fp32.
 # Chosen on measured towers (bench/results/quant_check.md, docs/decisions.md).
-QUANT_MIN_COSINE = 0.98
-QUANT_MIN_AGREEMENT = 0.8
+QUANT_MIN_COSINE = 0.995
+QUANT_MIN_AGREEMENT = 0.9
 # Qdrant's weighted RRF adds 1/(k + rank/w - 1) per channel (rank from 1) in float32: a weight past
 # about 1000 changes nothing when k > 1 and near float32's limit ties every score; with k = 1 the top
 # score is about w, so 1e39 gives inf (null in JSON). Weights are therefore 0..MAX_WEIGHT.
@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     )
     replication_factor: int | None = Field(
         None, ge=1, description="copies of each shard on a Qdrant cluster (default: server's, 1)"
+    )
+    # int8 copies of the dense vectors in RAM, float32 originals on disk, results rescored with the
+    # originals: ~4x less RAM for the same top hits (bench/results/scale.md, docs/scaling.md).
+    quantize: bool = Field(
+        True,
+        description="a new collection keeps its dense vectors as int8 in RAM and float32 on disk "
+        "(rescored search); an existing collection keeps the layout it was made with",
     )
 
     # models
@@ -126,6 +133,11 @@ class Settings(BaseSettings):
     )
 
     # ingest
+    cluster: str | None = Field(
+        None,
+        description="run decode + OCR + encoding on a Dask cluster: its scheduler address "
+        "(tcp://host:8786), or local[:N] for a cluster of N worker processes on this machine",
+    )
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="OCR processes")
     batch_size: int = Field(16, ge=1, le=1024, description="images per encoding/upsert batch")
     max_image_pixels: int = Field(
@@ -176,6 +188,21 @@ class Settings(BaseSettings):
     @classmethod
     def _distinct_scales(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(dict.fromkeys(value))  # a repeated size would only repeat the same OCR pass
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        name, _, count = value.partition(":")
+        if name == "local" and (not count or (count.isdigit() and 1 <= int(count) <= 256)):
+            return value
+        if name == "local" or "://" not in value and ":" not in value:
+            raise ValueError(
+                f"'{value}' is not local, local:N (1-256) or a scheduler address like tcp://host:8786"
+            )
+        return value
 
     @field_validator("workers")
     @classmethod

@@ -82,17 +82,37 @@ def _check_models(settings: Settings, report: Diagnosis):
     runtime = f"ONNX Runtime, exported towers cached in {cache}" if cache else "PyTorch"
     if encoders.clip is not None:
         where = "local folder" if Path(settings.clip_model).is_dir() else "Hugging Face cache"
-        report.add("ok", "clip", f"{settings.clip_model} ({where}), {settings.clip_precision}, "
+        family = {"clip": "CLIP", "siglip": "SigLIP"}.get(encoders.clip.family, encoders.clip.family)
+        report.add("ok", "clip", f"{settings.clip_model} ({where}, {family}), {encoders.precision['image']}, "
                    f"{encoders.clip.dim}-d, {runtime}")  # fmt: skip
     else:
         status = "fail" if settings.require_visual else "off"
         hint = "on a connected machine, `adsearch models download --to DIR`; here, --clip-model DIR/clip"
         report.add(status, "clip", f"image channel off: {encoders.clip_error}; {hint}")
-    report.add("ok", "text", f"{settings.text_model}, {settings.text_precision}, {encoders.dense.dim}-d")
+    report.add("ok", "text", f"{settings.text_model}, {encoders.precision['text']}, {encoders.dense.dim}-d")
     report.add(
         "ok", "keywords", f"{settings.sparse_model} BM25 with character {settings.keyword_ngram}-grams"
     )
+    for tower, figures in encoders.quantisation().items():
+        report.add("ok", "int8", quantisation_line(tower, figures))
     return encoders
+
+
+def quantisation_line(tower: str, figures: dict) -> str:
+    """One tower's int8 check, e.g. "clip-image: int8 kept (cosine 0.9991 >= 0.995, agreement 0.962 >=
+    0.900 on 24 probes)", or why it runs in fp32, or that the PyTorch path is not checked."""
+    if figures.get("checked") is False:
+        return f"{tower}: int8 unchecked (PyTorch path)"
+    cosine, agreement = figures["cosine"], figures["agreement"]
+    min_cosine, min_agreement = figures["min_cosine"], figures["min_agreement"]
+    compared = (
+        f"cosine {cosine:.4f} {'>=' if cosine >= min_cosine else '<'} {min_cosine:.3f}, "
+        f"agreement {agreement:.3f} {'>=' if agreement >= min_agreement else '<'} {min_agreement:.3f} "
+        f"on {figures['probes']} probes"
+    )
+    if figures["precision"] == "int8":
+        return f"{tower}: int8 kept ({compared})"
+    return f"{tower}: fp32, int8 ranks unlike fp32 ({compared})"
 
 
 def _check_store(settings: Settings, encoders, report: Diagnosis) -> None:

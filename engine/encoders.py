@@ -22,9 +22,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.config import DEFAULT_TEXT_MODEL, PRECISIONS, Settings
+from engine.config import (
+    DEFAULT_TEXT_MODEL,
+    PRECISIONS,
+    QUANT_MIN_AGREEMENT,
+    QUANT_MIN_COSINE,
+    Settings,
+)
 from engine.errors import ClipUnavailable
 from engine.images import clip_view
+from engine.onnx_towers import Probe
+from engine.probes import IMAGES_KEY, PROBE_TEXTS, TEXTS_KEY, probe_images
 from engine.store import SparseVec
 from engine.text import BM25_RESOURCES, english_stopwords
 
@@ -52,26 +60,27 @@ def with_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:
     return model
 
 
-class ClipTextFeatures(torch.nn.Module):
-    """CLIP's text tower as one module: (input_ids, attention_mask) -> projected features."""
+class TextFeatures(torch.nn.Module):
+    """An image-text model's text tower as one module: token ids (and, for CLIP, the attention mask)
+    -> features in the shared space (CLIP: projected EOS token; SigLIP: the head over the last token)."""
 
-    def __init__(self, clip):
+    def __init__(self, model):
         super().__init__()
-        self.clip = clip
+        self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return _features(self.clip.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return _features(self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
 
 
-class ClipImageFeatures(torch.nn.Module):
-    """CLIP's image tower as one module: pixel_values -> projected features."""
+class ImageFeatures(torch.nn.Module):
+    """An image-text model's image tower as one module: pixel_values -> features in the shared space."""
 
-    def __init__(self, clip):
+    def __init__(self, model):
         super().__init__()
-        self.clip = clip
+        self.model = model
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return _features(self.clip.get_image_features(pixel_values=pixel_values))
+        return _features(self.model.get_image_features(pixel_values=pixel_values))
 
 
 class MeanPooled(torch.nn.Module):
@@ -88,14 +97,27 @@ class MeanPooled(torch.nn.Module):
 
 
 class TorchTower:
-    """The PyTorch fallback with the OnnxTower interface."""
+    """The PyTorch fallback with the OnnxTower interface. Its int8 (dynamic quantisation) is not
+    checked against fp32: `check` is None."""
 
-    def __init__(self, module: torch.nn.Module):
+    check = None
+
+    def __init__(self, module: torch.nn.Module, precision: str = "fp32"):
         self.module = module.eval()
+        self.precision = precision
 
     @torch.inference_mode()
     def __call__(self, **inputs: np.ndarray) -> np.ndarray:
         return self.module(**{k: torch.from_numpy(v) for k, v in inputs.items()}).float().numpy()
+
+
+@dataclass(frozen=True)
+class QuantThresholds:
+    """When an int8 ONNX tower is good enough: mean cosine to fp32 and top-10 neighbour agreement on
+    the probe set (engine/onnx_towers.py) at least these; else the tower runs in fp32."""
+
+    min_cosine: float = QUANT_MIN_COSINE
+    min_agreement: float = QUANT_MIN_AGREEMENT
 
 
 def build_tower(
@@ -105,14 +127,19 @@ def build_tower(
     sample: dict[str, torch.Tensor],
     precision: str,
     onnx_cache: Path | None,
+    probe: Probe | None = None,
+    thresholds: QuantThresholds | None = None,
 ):
     """ONNX Runtime tower (exported once, cached) when `onnx_cache` is set, else or on failure PyTorch.
 
     `make_module(for_export)` builds the torch module; for export with eager attention (traceable).
+    An int8 ONNX tower is checked on `probe` against fp32 and falls back to fp32 below `thresholds`;
+    the tower's `precision` says what runs and `check` holds the figures.
     """
     if onnx_cache is not None:
         from engine.onnx_towers import cached_tower, model_fingerprint
 
+        thresholds = thresholds or QuantThresholds()
         try:
             return cached_tower(
                 name,
@@ -121,10 +148,18 @@ def build_tower(
                 sample,
                 onnx_cache,
                 precision == "int8",
+                probe,
+                thresholds.min_cosine,
+                thresholds.min_agreement,
             )
         except Exception as exc:  # noqa: BLE001 (any export/runtime failure: the torch path still works)
             log.warning("ONNX Runtime unavailable for %s (%s): using PyTorch", name, exc)
-    return TorchTower(with_precision(make_module(False), precision))
+    return TorchTower(with_precision(make_module(False), precision), precision)
+
+
+def _each(encode: Callable[[list], np.ndarray], items: list) -> np.ndarray:
+    """One item per call (how queries and ingest feed the towers), stacked."""
+    return np.concatenate([encode([item]) for item in items])
 
 
 def _normalised(features: np.ndarray) -> np.ndarray:
@@ -153,10 +188,45 @@ def _from_pretrained(loader, model_id: str, **kwargs):
     return loader.from_pretrained(model_id, local_files_only=local_only, **kwargs)
 
 
-class ImageTextEncoder:
-    """CLIP through transformers: images and query texts into one shared, normalised space.
+# Image-text model families, chosen by the checkpoint's own config (model_type) -> transformers class.
+# SigLIP 2 checkpoints at a fixed resolution (google/siglip2-base-patch16-224, ...) say "siglip".
+FAMILIES = {"clip": "CLIPModel", "siglip": "SiglipModel"}
+UNSUPPORTED = {
+    # its image tower takes patch sequences, a mask and per-image spatial shapes that resize the
+    # position embeddings: traced to ONNX, they would be frozen to the export sample's aspect ratio
+    "siglip2": "SigLIP 2 NaFlex (variable resolution) cannot run through the ONNX export",
+}
 
-    Both towers run on ONNX Runtime when `onnx_cache` is given (PyTorch otherwise), at `precision`.
+
+def model_family(config) -> str:
+    """The family of a checkpoint's config, clip or siglip; ValueError naming what is supported."""
+    kind = getattr(config, "model_type", None)
+    if kind in FAMILIES:
+        return kind
+    supported = "supported: clip (CLIP), siglip (SigLIP, and SigLIP 2 at a fixed resolution such as "
+    supported += "google/siglip2-base-patch16-224)"
+    if kind in UNSUPPORTED:
+        raise ValueError(f"model type {kind} is not supported: {UNSUPPORTED[kind]}; {supported}")
+    raise ValueError(f"model type {kind} is not an image-text model this engine runs; {supported}")
+
+
+def declared_width(config) -> int:
+    """The size of the shared image-text space as the config declares it: CLIP's projection_dim;
+    SigLIP has none (its image tower ends at the vision width, its text head at projection_size)."""
+    if model_family(config) == "clip":
+        return int(config.projection_dim)
+    return int(config.vision_config.hidden_size)
+
+
+class ImageTextEncoder:
+    """An image-text model (CLIP or SigLIP, chosen by the checkpoint's config) through transformers:
+    images and query texts into one shared, normalised space.
+
+    Both towers run on ONNX Runtime when `onnx_cache` is given (PyTorch otherwise), at `precision`;
+    an int8 ONNX tower that ranks unlike its fp32 export on the probe set runs in fp32 (`precision`
+    says what runs, each of `towers` its check's figures). CLIP text is padded to the longest text of
+    a call, with an attention mask; SigLIP text is padded to its full length (64 tokens) with no mask,
+    as SigLIP was trained (it pools the last position).
     """
 
     # One image per call: int8 dynamic quantisation scales activations per call, so an image's vector
@@ -164,38 +234,63 @@ class ImageTextEncoder:
     # one thread with ONNX Runtime int8; in fours 42 ms.
     image_batch = 1
 
-    def __init__(self, model_id: str, precision: str = "fp32", onnx_cache: Path | None = None):
-        from transformers import AutoConfig, AutoProcessor, CLIPModel
-
-        @cache
-        def clip(for_export: bool = False):  # the torch model, loaded only when a tower needs it
-            attention = "eager" if for_export else "sdpa"
-            return _from_pretrained(CLIPModel, model_id, attn_implementation=attention).eval()
+    def __init__(
+        self,
+        model_id: str,
+        precision: str = "fp32",
+        onnx_cache: Path | None = None,
+        thresholds: QuantThresholds | None = None,
+    ):
+        import transformers
+        from transformers import AutoConfig, AutoProcessor
 
         try:
             config = _from_pretrained(AutoConfig, model_id)
+            try:
+                self.family = model_family(config)
+            except ValueError as exc:  # a clear refusal, whether or not the hub can be reached
+                raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {exc}") from None
+            model_class = getattr(transformers, FAMILIES[self.family])
+
+            @cache
+            def model(for_export: bool = False):  # the torch model, loaded only when a tower needs it
+                attention = "eager" if for_export else "sdpa"
+                return _from_pretrained(model_class, model_id, attn_implementation=attention).eval()
+
             self.processor = _from_pretrained(AutoProcessor, model_id)
-            self.dim = int(config.projection_dim)
-            side = int(config.vision_config.image_size)
-            tokens = self.processor.tokenizer(
-                ["a photo of an ad", "buy now"], padding=True, return_tensors="pt"
-            )
+            self.max_tokens = int(config.text_config.max_position_embeddings)
+            side = config.vision_config.image_size
+            height, width = (side, side) if isinstance(side, int) else tuple(side)
+            text_sample = {
+                k: torch.from_numpy(v) for k, v in self._tokens(["a photo of an ad", "buy now"]).items()
+            }
             self.text_tower = build_tower(
-                "clip-text",
+                f"{self.family}-text",
                 model_id,
-                lambda for_export: ClipTextFeatures(clip(for_export)),
-                {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]},
+                lambda for_export: TextFeatures(model(for_export)),
+                text_sample,
                 precision,
                 onnx_cache,
+                Probe(
+                    f"texts-{TEXTS_KEY}",
+                    lambda tower: _each(lambda t: self._text_vectors(tower, t), list(PROBE_TEXTS)),
+                ),
+                thresholds,
             )
             self.image_tower = build_tower(
-                "clip-image",
+                f"{self.family}-image",
                 model_id,
-                lambda for_export: ClipImageFeatures(clip(for_export)),
-                {"pixel_values": torch.zeros(2, 3, side, side)},
+                lambda for_export: ImageFeatures(model(for_export)),
+                {"pixel_values": torch.zeros(2, 3, int(height), int(width))},
                 precision,
                 onnx_cache,
+                Probe(
+                    IMAGES_KEY, lambda tower: _each(lambda i: self._image_vectors(tower, i), probe_images())
+                ),
+                thresholds,
             )
+            # the vector size is what the model gives (SigLIP declares no projection_dim)
+            self.dim = int(self.text_tower(**self._tokens(["a photo of an ad"])).shape[1])
         except (OSError, ValueError, AttributeError) as exc:
             if not Path(model_id).exists() and not _hub_reachable():
                 reason = "no local folder of that name, no cached copy, and the model hub cannot be reached"
@@ -203,24 +298,48 @@ class ImageTextEncoder:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {reason}") from exc
         self.model_id = model_id
+        self.asked_precision = precision
+
+    @property
+    def towers(self) -> dict:
+        return {f"{self.family}-image": self.image_tower, f"{self.family}-text": self.text_tower}
+
+    @property
+    def precision(self) -> str:
+        """What runs: "int8" or "fp32", or each tower's when the int8 check kept only one."""
+        image, text = self.image_tower.precision, self.text_tower.precision
+        return image if image == text else f"image tower {image}, text tower {text}"
+
+    def _tokens(self, texts: list[str]) -> dict[str, np.ndarray]:
+        if self.family == "siglip":
+            tokens = self.processor.tokenizer(
+                texts, padding="max_length", truncation=True, max_length=self.max_tokens, return_tensors="np"
+            )
+            return {"input_ids": tokens["input_ids"]}
+        tokens = self.processor.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+        )
+        return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+
+    def _text_vectors(self, tower, texts: list[str]) -> np.ndarray:
+        return _normalised(tower(**self._tokens(texts)))
+
+    def _image_vectors(self, tower, images: list[Image.Image]) -> np.ndarray:
+        views = [clip_view(i) for i in images]
+        pixels = self.processor.image_processor(images=views, return_tensors="np")
+        return _normalised(tower(pixel_values=pixels["pixel_values"]))
 
     def encode_images(self, images: list[Image.Image]) -> np.ndarray:
         """Images (any size, RGB) -> (n, dim) unit vectors."""
         out = [np.zeros((0, self.dim), dtype=np.float32)]
         for start in range(0, len(images), self.image_batch):
-            views = [clip_view(i) for i in images[start : start + self.image_batch]]
-            pixels = self.processor.image_processor(images=views, return_tensors="np")
-            out.append(_normalised(self.image_tower(pixel_values=pixels["pixel_values"])))
+            out.append(self._image_vectors(self.image_tower, images[start : start + self.image_batch]))
         return np.concatenate(out)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
-        """Query texts -> (n, dim) unit vectors in the image space (truncated to CLIP's 77 tokens)."""
-        tokens = self.processor.tokenizer(
-            texts, padding=True, truncation=True, max_length=77, return_tensors="np"
-        )
-        return _normalised(
-            self.text_tower(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
-        )
+        """Query texts -> (n, dim) unit vectors in the image space (truncated to the model's text
+        length: 77 tokens for CLIP, 64 for SigLIP)."""
+        return self._text_vectors(self.text_tower, texts)
 
 
 def resolve_text_model(model_id: str) -> str:
@@ -243,7 +362,11 @@ class DenseTextEncoder:
     max_tokens = 256
 
     def __init__(
-        self, model_id: str = DEFAULT_TEXT_MODEL, precision: str = "fp32", onnx_cache: Path | None = None
+        self,
+        model_id: str = DEFAULT_TEXT_MODEL,
+        precision: str = "fp32",
+        onnx_cache: Path | None = None,
+        thresholds: QuantThresholds | None = None,
     ):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -258,10 +381,28 @@ class DenseTextEncoder:
 
         tokens = self.tokenizer(["a photo of an ad", "buy now"], padding=True, return_tensors="pt")
         sample = {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
-        self.tower = build_tower("text", source, make, sample, precision, onnx_cache)
+        probe = Probe(
+            f"texts-{TEXTS_KEY}", lambda tower: _each(lambda t: self._vectors(tower, t), list(PROBE_TEXTS))
+        )
+        self.tower = build_tower("text", source, make, sample, precision, onnx_cache, probe, thresholds)
+        self.asked_precision = precision
         # ONNX Runtime on one thread is fastest one text at a time (measured: 20 ms/text vs 34 in
         # batches of 32); PyTorch gains from batches.
         self.batch_size = 32 if isinstance(self.tower, TorchTower) else 1
+
+    @property
+    def precision(self) -> str:
+        return self.tower.precision
+
+    @property
+    def towers(self) -> dict:
+        return {"text": self.tower}
+
+    def _vectors(self, tower, texts: list[str]) -> np.ndarray:
+        tokens = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="np"
+        )
+        return _normalised(tower(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]))
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Texts -> (n, dim) unit vectors. Texts are encoded in batches of similar length (padding
@@ -271,16 +412,7 @@ class DenseTextEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            tokens = self.tokenizer(
-                [texts[i] for i in chunk],
-                padding=True,
-                truncation=True,
-                max_length=self.max_tokens,
-                return_tensors="np",
-            )
-            out[chunk] = _normalised(
-                self.tower(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
-            )
+            out[chunk] = self._vectors(self.tower, [texts[i] for i in chunk])
         return out
 
 
@@ -364,7 +496,8 @@ def _ids(tokens: list[str]) -> list[int]:
 
 @dataclass
 class Encoders:
-    """The encoders one pipeline uses; `clip` is None when running with text channels only."""
+    """The encoders one pipeline uses; `clip` is None when running with text channels only.
+    `precision` is what each channel's towers run (after the int8 check), not what was asked."""
 
     clip: ImageTextEncoder | None
     dense: DenseTextEncoder
@@ -385,14 +518,35 @@ class Encoders:
             "keywords": self.sparse.name,
         }
 
+    def quantisation(self) -> dict[str, dict]:
+        """Per tower asked to run in int8: what runs and, for an ONNX tower, the int8 check's figures
+        (mean cosine and top-10 neighbour agreement with fp32 on the probe set, the thresholds); a
+        PyTorch tower's int8 is unchecked."""
+        out = {}
+        for encoder in (self.clip, self.dense):
+            if encoder is None or encoder.asked_precision != "int8":
+                continue
+            for name, tower in encoder.towers.items():
+                if tower.check is not None:
+                    out[name] = {k: tower.check[k] for k in QUANT_FIELDS}
+                else:
+                    out[name] = {"precision": tower.precision, "checked": False}
+        return out
+
+
+QUANT_FIELDS = ("precision", "cosine", "agreement", "min_cosine", "min_agreement", "probes")
+
 
 def load_encoders(settings: Settings, quiet: bool = False) -> Encoders:
     """Load all encoders. CLIP failing is an error with `require_visual`; otherwise the image channel
     is off, said in one short log line (unless `quiet`) that points to `adsearch doctor`, and the
     reason is kept in `clip_error`."""
     clip, clip_error = None, None
+    thresholds = QuantThresholds(settings.quant_min_cosine, settings.quant_min_agreement)
     try:
-        clip = ImageTextEncoder(settings.clip_model, settings.clip_precision, settings.onnx_cache())
+        clip = ImageTextEncoder(
+            settings.clip_model, settings.clip_precision, settings.onnx_cache(), thresholds
+        )
     except ClipUnavailable as exc:
         if settings.require_visual:
             raise
@@ -401,11 +555,12 @@ def load_encoders(settings: Settings, quiet: bool = False) -> Encoders:
             log.warning(
                 "image channel off: no CLIP weights for %s (see `adsearch doctor`)", settings.clip_model
             )
+    dense = DenseTextEncoder(settings.text_model, settings.text_precision, settings.onnx_cache(), thresholds)
     return Encoders(
         clip=clip,
-        dense=DenseTextEncoder(settings.text_model, settings.text_precision, settings.onnx_cache()),
+        dense=dense,
         sparse=SparseTextEncoder(settings.sparse_model, settings.bm25_avg_len, settings.keyword_ngram),
         clip_error=clip_error,
-        precision={"image": settings.clip_precision, "text": settings.text_precision},
+        precision={"image": clip.precision if clip else settings.clip_precision, "text": dense.precision},
         runtime="onnxruntime" if settings.onnx else "torch",
     )

@@ -1,4 +1,4 @@
-"""Ingest: discover -> hash -> OCR (worker processes) -> encode (batched, main process) -> upsert.
+"""Ingest: discover -> hash -> OCR + encode (an executor: engine.executors) -> upsert.
 
 Idempotent and resumable: a point's id is the UUID5 of its bytes' sha256 and a point is written
 whole (all vectors + payload in one upsert), so a crash loses at most the batch in flight and a
@@ -17,26 +17,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.config import Settings
-from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM, creative_vector
+from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM
 from engine.creative import VERSION as CREATIVE_VERSION
 from engine.encoders import Encoders
 from engine.errors import AdsearchError
+from engine.executors import Executor, Pending, Processed, make_executor
 from engine.filters import BUILTIN_FIELDS
-from engine.images import AnalysedImage, ImageError, analyse_image, discover
+from engine.images import AnalysedImage
 from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
 from engine.ocr import usable_ocr
+from engine.sources import Source, discover_sources, modified, read_bytes, stored_path
 from engine.store import PointData, Store, point_id
 from ocr_text import OcrResult, OcrSettings, OcrWord, tesseract_version
 
@@ -85,7 +83,9 @@ class IngestReport:
 
 
 def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
-    """What produced a point; its `signature` changes whenever re-processing would change the point."""
+    """What produced a point; its `signature` changes whenever re-processing would change the point.
+    `precision` is what each channel's towers ran after the int8 check; `quantisation` that check's
+    figures per tower asked for int8 (they explain the precision, so they are not in the signature)."""
     models = encoders.models()
     ocr = ocr_settings.signature()
     precision = encoders.precision
@@ -99,6 +99,10 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
         "precision": precision,
         "runtime": encoders.runtime,
         "creative": CREATIVE_VERSION,
+        "quantisation": {
+            tower: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+            for tower, figures in encoders.quantisation().items()
+        },
     }
 
 
@@ -122,44 +126,6 @@ class IngestHooks:
 
     def writing(self):
         return self.write_lock or contextlib.nullcontext()
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A discovered file: its path relative to the path given (POSIX) and its folder there."""
-
-    path: Path
-    relative: str
-    folder: str
-
-
-def discover_under(paths: Iterable[str | Path]) -> Iterator[_Found]:
-    """engine.images.discover, each file with its place under the path it was found below (the first
-    such path when several hold it)."""
-    seen: set[str] = set()
-    for root in paths:
-        root = Path(root)
-        for path in discover([root]):
-            real = os.path.realpath(path)
-            if real in seen:
-                continue
-            seen.add(real)
-            if path == root:
-                yield _Found(path, path.name, ".")
-            else:
-                relative = path.relative_to(root)
-                yield _Found(path, relative.as_posix(), relative.parent.as_posix())
-
-
-@dataclass
-class _Pending:
-    path: Path
-    sha256: str
-    size: int
-    known_ocr: OcrResult | None = None  # stored OCR still valid: only the encoders changed
-    folder: str = "."
-    file_date: str = ""
-    keep: dict = field(default_factory=dict)  # payload keys of the stored point that ingest does not write
 
 
 def stored_ocr(payload: dict) -> OcrResult:
@@ -207,13 +173,12 @@ class Ingestor:
             self._record_metadata(fields)
         for where, reason in self.metadata.problems if self.metadata else []:
             self._skip_row(where, reason)
-        files = list(discover_under(paths))
+        files = list(discover_sources(list(paths)))
         self.report.found = len(files)
         bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
         self._bar = bar
-        with self._pool() as pool:
-            self._executor = pool
-            self._process(self._pending(files))
+        with make_executor(self.settings, self.encoders, self.ocr, self.pipeline["signature"]) as executor:
+            self._process(executor, self._pending(files))
         bar.close()
         for where, reason in self.metadata.unmatched() if self.metadata else []:
             self._skip_row(where, reason)
@@ -224,12 +189,6 @@ class Ingestor:
         return self.report
 
     # ------------------------------------------------------------------ steps
-
-    def _pool(self) -> ProcessPoolExecutor:
-        # spawn: workers never inherit torch's thread pools or the store's file handles.
-        return ProcessPoolExecutor(
-            max_workers=max(1, self.settings.workers), mp_context=multiprocessing.get_context("spawn")
-        )
 
     def _skip_row(self, where: str, reason: str) -> None:
         self.report.metadata_skipped.append((where, reason))
@@ -247,7 +206,7 @@ class Ingestor:
         if self.hooks.on_progress:
             self.hooks.on_progress(self._done, self.report.found)
 
-    def _pending(self, files: list[_Found]) -> Iterator[_Pending]:
+    def _pending(self, files: list[Source]) -> Iterator[Pending]:
         """Files still to process, triaged a chunk at a time as the OCR queue asks for more: no
         barrier between chunks, so the workers never wait for a chunk to finish."""
         chunk = max(64, self.settings.batch_size * 4)
@@ -257,29 +216,29 @@ class Ingestor:
                 ok=self.report.ingested, skip=self.report.unchanged, fail=len(self.report.failed)
             )
 
-    def _triage(self, files: list[_Found]) -> list[_Pending]:
+    def _triage(self, files: list[Source]) -> list[Pending]:
         """Hash files; skip those stored with this pipeline (adding new paths and fields); return the rest."""
-        hashed: list[tuple[_Pending, dict]] = []
+        hashed: list[tuple[Pending, dict]] = []
         for found in files:
             try:
-                data = found.path.read_bytes()
-                mtime = found.path.stat().st_mtime
+                data = read_bytes(found.location)
+                mtime = modified(found.location)
             except OSError as exc:
-                self._fail(found.path, f"cannot read file ({exc.strerror or exc})")
+                self._fail(found.location, f"cannot read file ({exc.strerror or exc})")
                 continue
             sha = hashlib.sha256(data).hexdigest()
-            item = _Pending(found.path, sha, len(data), folder=found.folder, file_date=_file_date(mtime))
+            item = Pending(found.location, sha, len(data), folder=found.folder, file_date=_file_date(mtime))
             hashed.append((item, self.metadata.for_file(found.relative, sha) if self.metadata else {}))
         with self.hooks.writing():
             return self._split_stored(hashed)
 
-    def _split_stored(self, hashed: list[tuple[_Pending, dict]]) -> list[_Pending]:
+    def _split_stored(self, hashed: list[tuple[Pending, dict]]) -> list[Pending]:
         """Record new paths and fields of images already stored by this pipeline; return the others."""
         stored = self.store.retrieve([point_id(p.sha256) for p, _ in hashed])
         todo = []
         for item, metadata in hashed:
             pid = point_id(item.sha256)
-            path = str(item.path.resolve())
+            path = stored_path(item.path)
             payload = stored.get(pid)
             if pid in self._paths_by_id:  # same bytes seen earlier in this run
                 self._add_path(pid, path, metadata)
@@ -302,12 +261,12 @@ class Ingestor:
                 todo.append(item)
         return todo
 
-    def _update_stored(self, pid: str, payload: dict, item: _Pending, path: str, metadata: dict) -> None:
+    def _update_stored(self, pid: str, payload: dict, item: Pending, path: str, metadata: dict) -> None:
         """A point stored by this pipeline: add the path, missing built-ins and changed metadata, in
         one write; no OCR, no encoding."""
         changes = {k: v for k, v in metadata.items() if payload.get(k) != v}
         for name, value in (("folder", item.folder), ("file_date", item.file_date)):
-            if name not in payload:  # stored by a version without it
+            if name not in payload and value:  # stored by a version without it (a date, if known)
                 changes[name] = value
         new_path = path not in payload.get("paths", [])
         if new_path:
@@ -351,97 +310,38 @@ class Ingestor:
             paths = sorted(set(stored[pid].get("paths", [])) | set(known))
             self.store.set_payload(pid, {"paths": paths, **changed})
 
-    def _process(self, todo: Iterator[_Pending]) -> None:
-        """OCR in workers with a bounded window, encoding + upserting each finished batch."""
-        window = max(2, self.settings.workers * 2 + self.settings.batch_size)
-        retry: list[_Pending] = []  # in flight when a worker crashed: submitted again
-        running: dict[Future, _Pending] = {}
-        done: list[tuple[_Pending, AnalysedImage]] = []
-        exhausted = False
-        while True:
-            while len(running) < window:
-                if retry:
-                    item = retry.pop()
-                else:
-                    item = None if exhausted else next(todo, None)
-                    exhausted = item is None
-                if item is None:
-                    break
-                try:
-                    data = item.path.read_bytes()
-                except OSError as exc:
-                    self._fail(item.path, f"cannot read file ({exc.strerror or exc})")
-                    continue
-                future = self._executor.submit(
-                    analyse_image,
-                    data,
-                    self.ocr,
-                    self.settings.max_image_pixels,
-                    item.known_ocr,
+    def _process(self, executor: Executor, todo: Iterator[Pending]) -> None:
+        """Outcomes from the executor, written to the store a batch at a time."""
+        done: list[tuple[Pending, Processed]] = []
+        for item, outcome in executor.process(todo):
+            if isinstance(outcome, str):
+                self._fail(item.path, outcome)
+                continue
+            self.report.ocr_seconds += outcome.analysed.ocr_seconds
+            self.report.encode_seconds += outcome.encode_seconds
+            for reader, reason in outcome.analysed.ocr.errors.items():
+                log.warning(
+                    "%s: OCR reader %s failed (%s); kept the other readers' words, a rerun tries again",
+                    item.path,
+                    reader,
+                    reason,
                 )
-                running[future] = item
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                item = running.pop(future)
-                try:
-                    analysed = future.result()
-                except ImageError as exc:
-                    self._fail(item.path, str(exc))
-                    continue
-                except BrokenProcessPool:
-                    self._fail(item.path, "the OCR worker crashed on this file")
-                    self._restart_pool(running, retry)
-                    break
-                except Exception as exc:  # noqa: BLE001 (one bad file must not stop the run)
-                    self._fail(item.path, f"{type(exc).__name__}: {exc}")
-                    continue
-                self.report.ocr_seconds += analysed.ocr_seconds
-                for reader, reason in analysed.ocr.errors.items():
-                    log.warning(
-                        "%s: OCR reader %s failed (%s); kept the other readers' words, a rerun tries again",
-                        item.path,
-                        reader,
-                        reason,
-                    )
-                done.append((item, analysed))
+            done.append((item, outcome))
             if len(done) >= self.settings.batch_size:
                 self._write(done)
                 done = []
         if done:
             self._write(done)
 
-    def _restart_pool(self, running: dict[Future, _Pending], retry: list[_Pending]) -> None:
-        """A worker died (out of memory, a crash in a native library): requeue the others, new pool."""
-        retry.extend(running.values())
-        running.clear()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._executor = self._pool()
-
-    def _write(self, batch: list[tuple[_Pending, AnalysedImage]]) -> None:
-        """Encode a batch on every channel and upsert it as whole points."""
-        start = time.perf_counter()
-        enc = self.encoders
-        with_text = [i for i, (_, a) in enumerate(batch) if a.ocr.text]
-        texts = [batch[i][1].ocr.text for i in with_text]
-        image_vectors = enc.clip.encode_images([a.view for _, a in batch]) if enc.clip else None
-        dense = enc.dense.encode(texts) if texts else []
-        sparse = enc.sparse.encode_documents(texts) if texts else []
-        text_vectors = {i: (dense[j].tolist(), sparse[j]) for j, i in enumerate(with_text)}
-        creative = [creative_vector(a.view, viewed=True) for _, a in batch]  # no model: always there
-        self.report.encode_seconds += time.perf_counter() - start
-
+    def _write(self, batch: list[tuple[Pending, Processed]]) -> None:
+        """Upsert a batch as whole points (every vector and the payload in one write)."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         points = []
-        for i, (item, analysed) in enumerate(batch):
-            vectors: dict = {CREATIVE_CHANNEL: creative[i]}
-            if image_vectors is not None:
-                vectors["image"] = image_vectors[i].tolist()
-            if i in text_vectors:
-                vectors["text"], vectors["keywords"] = text_vectors[i]
+        for item, processed in batch:
             pid = point_id(item.sha256)
-            points.append(PointData(pid, vectors, self._payload(item, analysed, pid, now)))
+            points.append(
+                PointData(pid, processed.vectors, self._payload(item, processed.analysed, pid, now))
+            )
         start = time.perf_counter()
         with self.hooks.writing():
             kept = [p for p in points if not (self.hooks.cancelled and self.hooks.cancelled(p.id))]
@@ -451,18 +351,18 @@ class Ingestor:
         self.report.cancelled += len(points) - len(kept)
         self._advance(len(points))
 
-    def _payload(self, item: _Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
+    def _payload(self, item: Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
         """The whole payload of a (re)processed point: what ingest computes, the built-ins, the
         metadata of its paths, and what a stored point had beyond that."""
         return {
             "folder": item.folder,
-            "file_date": item.file_date,
+            **({"file_date": item.file_date} if item.file_date else {}),  # unknown for some URLs
             **item.keep,
             **self._computed(item, analysed, pid, now),
             **self._metadata_by_id.get(pid, {}),
         }
 
-    def _computed(self, item: _Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
+    def _computed(self, item: Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
         ocr = analysed.ocr
         return {
             "paths": list(self._paths_by_id[pid]),
@@ -514,9 +414,9 @@ class Ingestor:
             ensure_indexes({**{k: v for k, v in BUILTIN_FIELDS.items() if k != "has_text"}, **fields})
 
 
-def _file_date(mtime: float) -> str:
-    """A file's modification time as RFC 3339 UTC text (how datetime fields are stored)."""
-    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+def _file_date(mtime: float | None) -> str:
+    """A file's modification time as RFC 3339 UTC text (how datetime fields are stored); "" unknown."""
+    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds") if mtime is not None else ""
 
 
 def ingest(

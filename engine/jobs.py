@@ -323,7 +323,10 @@ class UploadJobs:
             on_progress=self._progress(job, len(job.files) - len(pending), len(paths), len(pending)),
             cancelled=lambda pid: self._cancelled(job, pid),
         )
-        lib.ingest(paths, on_error=lambda path, reason: failures.__setitem__(path, reason), hooks=hooks)
+        # here: uploads live in this server's folder, which a cluster's workers cannot read
+        lib.ingest(
+            paths, on_error=lambda path, reason: failures.__setitem__(path, reason), hooks=hooks, here=True
+        )
         with self._lock:
             for entry in pending:
                 if entry.status != "pending":

@@ -15,13 +15,14 @@ from PIL import Image
 
 from engine.config import CHANNELS, TUNABLE, TUNED_FUSION, Settings
 from engine.creative import CREATIVE_CHANNEL, THRESHOLD
-from engine.errors import NotFound, SearchError
+from engine.errors import NotFound, SearchError, UsageError
 from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
 from engine.images import decode_image
 from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
 from engine.metadata import MetadataTable
 from engine.search import Searcher, SearchResponse
+from engine.sources import is_url, read_bytes
 from engine.store import ChannelQuery, Store, open_store
 
 THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
@@ -159,11 +160,26 @@ class Library:
         return payload
 
     def original(self, image_id: str) -> Path:
-        """The first of the image's paths that still exists on disk."""
-        for path in self.get(image_id).get("paths", []):
-            if Path(path).is_file():
+        """The first of the image's paths that still exists on disk; an image stored under a URL
+        (engine.sources) is fetched through its filesystem once and kept in <db>/originals."""
+        paths = self.get(image_id).get("paths", [])
+        for path in paths:
+            if not is_url(path) and Path(path).is_file():
                 return Path(path)
-        raise NotFound(f"the original file of image {image_id} is no longer on disk")
+        for url in filter(is_url, paths):
+            cached = self.data_dir / "originals" / image_id
+            if cached.is_file():
+                return cached
+            try:
+                data = read_bytes(url)
+            except (OSError, UsageError):
+                continue
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            part = cached.with_suffix(".part")
+            part.write_bytes(data)
+            part.replace(cached)
+            return cached
+        raise NotFound(f"the original file of image {image_id} is no longer on disk or at its URL")
 
     def thumbnail(self, image_id: str, size: int = 256) -> Path:
         """A JPEG thumbnail at most `size` px on its long side (rounded up to one of THUMBNAIL_SIZES,
@@ -189,14 +205,16 @@ class Library:
         progress: bool = False,
         hooks: IngestHooks | None = None,
         metadata: MetadataTable | None = None,
+        here: bool = False,
     ) -> IngestReport:
-        """Ingest files or folders (see engine.ingest); one ingest at a time, writes under write_lock."""
+        """Ingest files or folders (see engine.ingest); one ingest at a time, writes under write_lock.
+        `here`: on this machine even when `settings.cluster` names a Dask cluster (files only this
+        machine can read, such as uploads)."""
         hooks = hooks or IngestHooks()
         hooks.write_lock = self.write_lock
+        settings = self.settings.model_copy(update={"cluster": None}) if here else self.settings
         with self._ingest_lock:
-            report = ingest(
-                paths, self.settings, self.encoders, self.store, on_error, progress, hooks, metadata
-            )
+            report = ingest(paths, settings, self.encoders, self.store, on_error, progress, hooks, metadata)
             with self.write_lock:
                 self.invalidate_caches()
         return report
@@ -216,6 +234,7 @@ class Library:
             removed = self.jobs.release(candidates)
             for thumb in self.thumbnail_dir.glob(f"{image_id}-*.jpg"):
                 thumb.unlink(missing_ok=True)
+            (self.data_dir / "originals" / image_id).unlink(missing_ok=True)  # a URL's cached copy
             self.invalidate_caches()
         return {"id": image_id, "deleted": payload is not None, "files_removed": removed,
                 "cancelled_uploads": cancelled}  # fmt: skip

@@ -35,6 +35,8 @@ CONFIG_PATTERNS = [
     "vocab.json",
     "vocab.txt",
     "merges.txt",
+    "spiece.model",  # SigLIP's SentencePiece tokenizer
+    "tokenizer.model",
 ]
 # Weights: safetensors when the repository has them, else the pickled PyTorch file.
 SAFETENSORS_PATTERNS = ["model.safetensors", "model-*.safetensors", "model.safetensors.index.json"]
@@ -235,16 +237,22 @@ def _check_files(folder: Path, entry: dict, report: CheckReport) -> None:
 
 
 def _check_clip(clip_dir: Path, report: CheckReport) -> None:
-    """Load through the engine's own loader (PyTorch, fp32: no ONNX export), encode, compare sizes."""
+    """Load through the engine's own loader (PyTorch, fp32: no ONNX export), encode, compare sizes
+    with the width the config declares (CLIP's projection_dim; SigLIP's vision width)."""
     import numpy as np
     from PIL import Image
 
-    from engine.encoders import ImageTextEncoder
+    from engine.encoders import ImageTextEncoder, declared_width
 
     try:
-        expected = int(json.loads((clip_dir / "config.json").read_text())["projection_dim"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        report.failed(f"clip: config.json gives no projection_dim ({exc})")
+        from transformers import AutoConfig
+
+        with _offline():
+            config = AutoConfig.from_pretrained(str(clip_dir), local_files_only=True)
+        expected = declared_width(config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.failed(f"clip: config.json gives no image-text model width ({first})")
         return
     try:
         with _offline():
@@ -255,13 +263,14 @@ def _check_clip(clip_dir: Path, report: CheckReport) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         report.failed(f"clip: does not load or encode offline: {first}")
         return
-    report.passed("clip: loads offline (transformers, PyTorch)")
+    report.passed(f"clip: loads offline ({config.model_type}, transformers, PyTorch)")
+    declared = "projection_dim" if encoder.family == "clip" else "vision width"
     for kind, vectors in (("image", image), ("text", text)):
         size = int(vectors.shape[1])
         if size != expected or not np.isfinite(vectors).all():
-            report.failed(f"clip: {kind} vector of size {size} (projection_dim {expected}) or not finite")
+            report.failed(f"clip: {kind} vector of size {size} ({declared} {expected}) or not finite")
         else:
-            report.passed(f"clip: {kind} vector size {size} = projection_dim")
+            report.passed(f"clip: {kind} vector size {size} = {declared}")
     if report.ok:
         report.dim = expected
 
@@ -278,8 +287,8 @@ def _check_bundled(name: str, entry: dict, report: CheckReport) -> None:
 
 
 def check(folder: Path) -> CheckReport:
-    """Verify a downloaded folder without network: hashes against the manifest, then CLIP loads and
-    gives vectors of its config's projection_dim."""
+    """Verify a downloaded folder without network: hashes against the manifest, then the image-text
+    model (CLIP or SigLIP) loads and gives vectors of the width its config declares."""
     folder = Path(folder)
     report = CheckReport()
     try:

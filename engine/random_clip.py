@@ -1,4 +1,4 @@
-"""Save a randomly initialised CLIP (model + tokenizer + image processor) to a folder.
+"""Save a randomly initialised CLIP or SigLIP (model + tokenizer + image processor) to a folder.
 
 For offline tests ("tiny") and speed benchmarks ("vit-b-32": the full ViT-B/32 architecture, whose
 speed does not depend on the weights). The folder loads through the same code path as real weights.
@@ -136,5 +136,112 @@ def save_random_clip(folder: str | Path, size: str = "tiny", seed: int = 0) -> P
         tokenizer=tokenizer,
     )
     CLIPModel(config).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+SIGLIP_SIZES = {
+    # The text tower is narrower than the image tower on purpose: SigLIP's shared width is the vision
+    # width (its text head projects to it), which the engine must take from the model, not the config's
+    # text size; SigLIP has no projection_dim.
+    "tiny": dict(
+        text=dict(hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2),
+        vision=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
+    ),
+}
+SIGLIP_TEXT_LENGTH = 64  # SigLIP's text length: texts are padded to it
+
+
+def _sentencepiece_model(path: Path, vocab_size: int = 300) -> None:
+    """A small SentencePiece unigram model (pad 0, eos 1, unk 2, as SigLIP's) trained on the probe
+    texts and the synthetic ads' copy: offline, in well under a second."""
+    import io
+
+    import sentencepiece as spm
+
+    from dataset.synthetic import ADS
+    from engine.probes import PROBE_TEXTS
+
+    corpus = list(PROBE_TEXTS) + [" ".join(ad[:3]) for ad in ADS]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus * 5),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        pad_piece="<pad>",
+        eos_piece="</s>",
+        unk_piece="<unk>",
+        num_threads=1,
+        minloglevel=2,
+    )
+    path.write_bytes(model.getvalue())
+
+
+def _gemma_tokenizer():
+    """A character-level Gemma tokenizer (tokenizers BPE with byte fallback, no merges), the kind
+    SigLIP 2 checkpoints ship (tokenizer.json)."""
+    from transformers import GemmaTokenizer
+
+    vocab = {t: i for i, t in enumerate(["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"])}
+    vocab.update({f"<0x{b:02X}>": len(vocab) + b for b in range(256)})
+    for char in "▁" + "".join(chr(c) for c in range(33, 127)):
+        vocab.setdefault(char, len(vocab))
+    return GemmaTokenizer(vocab=vocab, merges=[], model_max_length=SIGLIP_TEXT_LENGTH, padding_side="right")
+
+
+def save_random_siglip(
+    folder: str | Path, size: str = "tiny", seed: int = 0, tokenizer: str = "sentencepiece"
+) -> Path:
+    """Write a random-weight SigLIP (SiglipModel, model type "siglip") of `size` to `folder`, with its
+    tokenizer and image processor, and return it. `tokenizer`: "sentencepiece" (SiglipTokenizer and
+    spiece.model, as google/siglip-* checkpoints) or "gemma" (a Gemma tokenizer.json, as the
+    fixed-resolution google/siglip2-*-224 checkpoints, which are model type "siglip" too)."""
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor, SiglipTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = SIGLIP_SIZES[size]
+    if tokenizer == "sentencepiece":
+        spiece = folder / "spiece.model"
+        _sentencepiece_model(spiece)
+        text_tokenizer = SiglipTokenizer(str(spiece), model_max_length=SIGLIP_TEXT_LENGTH)
+    elif tokenizer == "gemma":
+        text_tokenizer = _gemma_tokenizer()
+    else:
+        raise ValueError(f"unknown tokenizer '{tokenizer}': sentencepiece or gemma")
+    pad, eos = text_tokenizer.pad_token_id, text_tokenizer.eos_token_id
+    config = SiglipConfig(
+        text_config=dict(
+            spec["text"],
+            vocab_size=len(text_tokenizer),
+            max_position_embeddings=SIGLIP_TEXT_LENGTH,
+            projection_size=spec["vision"]["hidden_size"],
+            pad_token_id=pad,
+            bos_token_id=eos,
+            eos_token_id=eos,
+        ),
+        vision_config=spec["vision"],
+    )
+    torch.manual_seed(seed)
+    side = spec["vision"]["image_size"]
+    processor = SiglipProcessor(
+        image_processor=SiglipImageProcessor(size={"height": side, "width": side}), tokenizer=text_tokenizer
+    )
+    SiglipModel(config).save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder

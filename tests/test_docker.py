@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,17 @@ def test_qdrant_server_version_matches_the_client():
     client = version("qdrant-client").split(".")
     assert server and server.group(1) == client[0]
     assert abs(int(server.group(2)) - int(client[1])) <= 1  # qdrant-client's supported skew
+
+
+def test_cluster_profile_runs_ingest_on_a_dask_scheduler_and_scalable_workers():
+    services = COMPOSE["services"]
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    assert "cluster" in scheduler["profiles"] and "cluster" in worker["profiles"]
+    assert scheduler["entrypoint"][:2] == ["dask", "scheduler"] and "8786" in scheduler["entrypoint"]
+    assert worker["entrypoint"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert "container_name" not in worker  # `--scale dask-worker=N` needs distinct names
+    # workers see the files and models at the driver's paths
+    assert set(worker["volumes"]) == set(services["api-cluster"]["volumes"])
+    assert "dask-scheduler" in services["api-cluster"]["depends_on"]
+    assert Settings(cluster="tcp://dask-scheduler:8786").cluster == "tcp://dask-scheduler:8786"
+    assert shutil.which("dask", path=str(Path(sys.executable).parent))  # the CLI the services run

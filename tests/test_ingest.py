@@ -255,7 +255,7 @@ def test_a_reader_failing_during_ingest_is_kept_and_retried(
     from concurrent.futures import ThreadPoolExecutor
 
     import ocr_text.pipeline as pipeline
-    from engine.ingest import Ingestor
+    from engine.executors.local import LocalExecutor
 
     class Broken:
         name = "ppocr"
@@ -271,7 +271,7 @@ def test_a_reader_failing_during_ingest_is_kept_and_retried(
     real = pipeline.load_reader
     with EdgeStore(tmp_path / "db", "ads") as store:
         with monkeypatch.context() as patch:  # OCR in this process, where the broken reader is seen
-            patch.setattr(Ingestor, "_pool", lambda self: ThreadPoolExecutor(max_workers=1))
+            patch.setattr(LocalExecutor, "_new_pool", lambda self: ThreadPoolExecutor(max_workers=1))
             patch.setattr(pipeline, "load_reader", lambda n, s: Broken() if n == "ppocr" else real(n, s))
             first = ingest([folder], both, encoders, store, progress=False)
             (payload,) = dict(store.scroll()).values()

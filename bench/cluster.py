@@ -1,0 +1,129 @@
+"""Distributed ingest overhead: the local pipeline vs a Dask cluster on the same 2 cores.
+
+The same N ads377 images are ingested into fresh embedded stores, alternately by the local pipeline
+(OCR in `workers` processes, encoding batched in the main process) and by `--cluster local:W`
+(W single-threaded Dask worker processes, each reading, OCR-ing and encoding whole files). CLIP is the
+random-weight full-size ViT-B/32 (its cost does not depend on the weights); ONNX exports are warmed
+first. The cluster figure is end to end: it includes starting the cluster and each worker loading
+the models. Both runs must store the same point ids. On one machine the point is the overhead, so the
+target is a ratio: cluster / local >= 0.85 images/s.
+
+    .venv/bin/python -m bench.cluster [--images 120] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from bench.common import ADS377, RESULTS, WORK, write_results
+from engine.config import Settings
+from engine.library import Library
+
+
+def image_folder(n: int) -> Path:
+    folder = WORK / f"cluster-images-{n}"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        for path in sorted((ADS377 / "images").rglob("*.jpg"))[:n]:
+            (folder / f"{path.parent.name}-{path.name}").symlink_to(path)
+    return folder
+
+
+def one_run(settings: Settings, folder: Path, cluster: str | None) -> dict:
+    db = WORK / "cluster-db"
+    shutil.rmtree(db, ignore_errors=True)
+    run_settings = settings.with_overrides(db=db, cluster=cluster)
+    start = time.perf_counter()
+    with Library(run_settings) as library:
+        report = library.ingest([folder])
+        ids = sorted(pid for pid, _ in library.store.scroll(fields=[]))
+    seconds = time.perf_counter() - start
+    return {
+        "executor": "cluster" if cluster else "local",
+        "images": report.ingested,
+        "failed": len(report.failed),
+        "seconds": round(seconds, 2),
+        "images_per_s": round(report.ingested / seconds, 3),
+        "ids": ids,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=2, help="local/cluster pairs, alternated")
+    args = parser.parse_args(argv)
+    folder = image_folder(args.images)
+    clip = WORK / "clip-vit-b-32-random"
+    if not clip.exists():
+        from engine.random_clip import save_random_clip
+
+        save_random_clip(clip, "vit-b-32")
+    settings = Settings(clip_model=str(clip), require_visual=True, workers=2)
+    from engine.encoders import load_encoders
+
+    load_encoders(settings)  # warm the ONNX exports (and their int8 check) once, outside the timings
+    runs = []
+    for _ in range(args.rounds):
+        for cluster in (None, "local:2"):
+            runs.append(one_run(settings, folder, cluster))
+            print({k: v for k, v in runs[-1].items() if k != "ids"}, flush=True)
+    same_points = all(r["ids"] == runs[0]["ids"] for r in runs)
+    rate = {
+        kind: round(sum(r["images_per_s"] for r in runs if r["executor"] == kind) / args.rounds, 3)
+        for kind in ("local", "cluster")
+    }
+    ratio = round(rate["cluster"] / rate["local"], 3)
+    data = {
+        "images": args.images,
+        "rounds": args.rounds,
+        "images_per_s": rate,
+        "ratio_cluster_to_local": ratio,
+        "target_ratio": 0.85,
+        "met": ratio >= 0.85,
+        "same_points": same_points,
+        "runs": [{k: v for k, v in r.items() if k != "ids"} for r in runs],
+        "settings": {
+            "clip": "random ViT-B/32 (int8 check applies)",
+            "ocr": settings.ocr_settings().signature(),
+            "local_workers": 2,
+            "cluster": "local:2 (2 worker processes x 1 thread)",
+        },  # fmt: skip
+    }
+    rows = [
+        f"| {r['executor']} | {r['images']} | {r['seconds']} | {r['images_per_s']} |" for r in data["runs"]
+    ]
+    md = [
+        "# Distributed ingest overhead: local pipeline vs Dask cluster, same 2 cores",
+        "",
+        f"{args.images} ads377 images, {args.rounds} alternated rounds, fresh embedded store each run. "
+        "CLIP: random-weight ViT-B/32; OCR: the default reader. Cluster runs are end to end (cluster start, "
+        "model loading in each worker included).",
+        "",
+        "| executor | images | seconds | images/s |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"Mean images/s: local **{rate['local']}**, cluster **{rate['cluster']}**; "
+        f"cluster/local **{ratio}** (target >= 0.85: {'met' if data['met'] else 'NOT met'}). "
+        f"Same point ids in every run: {'yes' if same_points else 'NO'}.",
+    ]
+    write_results("cluster", data, "\n".join(md))
+    _merge_into_scale(rate)
+    print("\n".join(md))
+
+
+def _merge_into_scale(rate: dict) -> None:
+    """scale.json keeps the distributed figures under "distributed" (DESIGN.md's keys)."""
+    path = RESULTS / "scale.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["distributed"] = {"images_per_s": rate, "source": "bench/results/cluster.json"}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

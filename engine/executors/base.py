@@ -1,0 +1,81 @@
+"""The executor interface and what both executors share: reading a source file, encoding images."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.creative import CREATIVE_CHANNEL, creative_vector
+from engine.images import AnalysedImage
+from ocr_text import OcrResult
+
+
+@dataclass
+class Pending:
+    """A file ingest has to (re)process, and what the triage learnt about it."""
+
+    path: str | Path  # a local path or a URL (engine.sources)
+    sha256: str
+    size: int
+    known_ocr: OcrResult | None = None  # stored OCR still valid: only the encoders changed
+    folder: str = "."
+    file_date: str = ""
+    keep: dict = field(default_factory=dict)  # payload keys of the stored point that ingest does not write
+
+
+@dataclass
+class Processed:
+    """One image analysed and encoded: what a point is made of, and the pipeline that made it."""
+
+    analysed: AnalysedImage  # its `view` is dropped once encoded
+    vectors: dict
+    encode_seconds: float
+    signature: str
+
+
+Outcome = Processed | str  # a str is the one-line reason the file failed
+
+
+class Executor(ABC):
+    """Turns pending files into outcomes, in any order, each file exactly once."""
+
+    @abstractmethod
+    def process(self, todo: Iterator[Pending]) -> Iterator[tuple[Pending, Outcome]]:
+        """Outcomes as they finish; `todo` is drawn lazily (it is triaged as it is read)."""
+
+    def close(self) -> None:  # noqa: B027 (optional)
+        """Release workers and connections."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_source(location: str | Path) -> bytes:
+    """A file's or URL's bytes (OSError when they cannot be read)."""
+    from engine.sources import read_bytes
+
+    return read_bytes(location)
+
+
+def encode_images(encoders, analysed: list[AnalysedImage]) -> tuple[list[dict], float]:
+    """Every channel's vector of each image (text channels only where OCR found text), and the
+    seconds it took."""
+    start = time.perf_counter()
+    with_text = [i for i, a in enumerate(analysed) if a.ocr.text]
+    texts = [analysed[i].ocr.text for i in with_text]
+    image_vectors = encoders.clip.encode_images([a.view for a in analysed]) if encoders.clip else None
+    dense = encoders.dense.encode(texts) if texts else []
+    sparse = encoders.sparse.encode_documents(texts) if texts else []
+    out: list[dict] = [{CREATIVE_CHANNEL: creative_vector(a.view, viewed=True)} for a in analysed]
+    if image_vectors is not None:
+        for vectors, image_vector in zip(out, image_vectors, strict=True):
+            vectors["image"] = image_vector.tolist()
+    for j, i in enumerate(with_text):
+        out[i]["text"], out[i]["keywords"] = dense[j].tolist(), sparse[j]
+    return out, time.perf_counter() - start

@@ -1,0 +1,163 @@
+"""A Dask cluster: each file is one task that reads, decodes, OCRs and encodes it on a worker.
+
+Workers load the OCR readers and encoders once (per worker process, on its first task) and run one
+task per thread; ONNX Runtime and Tesseract use one thread per task, so a worker started with
+`--nthreads N` keeps N cores busy. The driver keeps a bounded window of tasks in flight, and writes
+the results to the store itself: point ids come from content hashes, so a task Dask retries after a
+worker died produces the same point. A file that kills a worker on every try (Dask's
+`distributed.scheduler.allowed-failures`, 3 by default) fails with one line; the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from engine.errors import AdsearchError
+from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images, read_source
+from engine.images import ImageError, analyse_image
+
+log = logging.getLogger(__name__)
+
+
+class ClusterError(AdsearchError):
+    """The Dask scheduler cannot be reached or has no workers."""
+
+
+class DaskExecutor(Executor):
+    """Tasks on the Dask cluster at `settings.cluster` (`tcp://host:8786`), or on a local cluster of
+    `settings.workers` single-threaded worker processes for `local` / `local:N`."""
+
+    def __init__(self, settings, signature: str, connect_timeout: float = 30.0):
+        from distributed import Client, LocalCluster
+
+        self.settings = settings
+        self.signature = signature
+        self._settings_json = settings.model_dump_json(exclude={"api_key", "qdrant_api_key", "qdrant_url"})
+        self._cluster = None
+        address = settings.cluster
+        try:
+            if address == "local" or address.startswith("local:"):
+                workers = int(address.partition(":")[2] or settings.workers)
+                self._cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                address = self._cluster.scheduler_address
+            self.client = Client(address, timeout=connect_timeout)
+            self.client.wait_for_workers(1, timeout=connect_timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            self.close()
+            raise ClusterError(f"cannot use the Dask cluster at {settings.cluster}: {exc}") from None
+        self.threads = sum(self.client.nthreads().values())
+        log.info("ingesting on %s: %d worker threads", address, self.threads)
+
+    def close(self) -> None:
+        client, cluster = getattr(self, "client", None), self._cluster
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    def process(self, todo: Iterator[Pending]) -> Iterator[tuple[Pending, Outcome]]:
+        from distributed import as_completed
+
+        window = max(4, 2 * self.threads)
+        running = as_completed()
+        items = {}
+        for item in _take(todo, window):
+            running.add(self._submit(item, items))
+        for future in running:
+            item = items.pop(future.key)
+            yield item, self._outcome(future)
+            future.release()
+            for more in _take(todo, 1):
+                running.add(self._submit(more, items))
+
+    def _submit(self, item: Pending, items: dict):
+        future = self.client.submit(
+            process_file, str(item.path), item.known_ocr, self._settings_json, pure=False
+        )
+        items[future.key] = item
+        return future
+
+    def _outcome(self, future) -> Outcome:
+        from distributed import KilledWorker
+
+        try:
+            processed = future.result()
+        except KilledWorker:
+            return "a worker died on this file every time it was tried"
+        except Exception as exc:  # noqa: BLE001 (one bad file must not stop the run)
+            return f"{type(exc).__name__}: {exc}"
+        if isinstance(processed, str):
+            return processed
+        if processed.signature != self.signature:
+            return (
+                f"a worker processed it with pipeline {processed.signature}, this ingest is "
+                f"{self.signature}: give every worker the same models and OCR readers"
+            )
+        return processed
+
+
+def _take(iterator: Iterator[Pending], n: int) -> list[Pending]:
+    out = []
+    for item in iterator:
+        out.append(item)
+        if len(out) == n:
+            break
+    return out
+
+
+# ---------------------------------------------------------------------- on the workers
+
+
+@dataclass
+class _WorkerModels:
+    ocr: object
+    encoders: object
+    signature: str
+    max_pixels: int
+
+
+_models: dict[str, _WorkerModels] = {}
+_models_lock = threading.Lock()
+
+
+def _worker_models(settings_json: str) -> _WorkerModels:
+    """This worker process's OCR readers and encoders for these settings, loaded on first use."""
+    with _models_lock:
+        if settings_json not in _models:
+            from engine.config import Settings
+            from engine.encoders import load_encoders
+            from engine.ingest import pipeline_info
+            from engine.ocr import usable_ocr
+
+            settings = Settings.model_validate(json.loads(settings_json))
+            ocr = usable_ocr(settings.ocr_settings())
+            encoders = load_encoders(settings, quiet=True)
+            signature = pipeline_info(ocr, encoders)["signature"]
+            _models[settings_json] = _WorkerModels(ocr, encoders, signature, settings.max_image_pixels)
+        return _models[settings_json]
+
+
+def process_file(path: str, known_ocr, settings_json: str) -> Outcome:
+    """One task: read, decode, OCR (unless `known_ocr`) and encode one file. A file that cannot be
+    read or decoded is an outcome (its reason), not a task error: nothing to retry or log there."""
+    models = _worker_models(settings_json)
+    try:
+        analysed = analyse_image(read_source(path), models.ocr, models.max_pixels, known_ocr)
+    except ImageError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    vectors, seconds = encode_images(models.encoders, [analysed])
+    analysed.view = None
+    return Processed(analysed, vectors[0], seconds, models.signature)
