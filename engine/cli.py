@@ -56,7 +56,9 @@ def _server_options(group) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument(
-        "--clip-model", help="CLIP: Hugging Face id or local folder (default openai/clip-vit-base-patch32)"
+        "--clip-model",
+        help="image-text model (CLIP or SigLIP, chosen by its config): Hugging Face id or local folder "
+        "(default openai/clip-vit-base-patch32)",
     )
     group.add_argument(
         "--text-model", help="dense text model: HF id or local folder (default all-MiniLM-L6-v2)"
@@ -337,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="verify a downloaded folder offline (hashes, loads, vector sizes)",
         description="Recompute every file hash against DIR/manifest.json, load DIR/clip with no network, "
-        "encode one image and one text and compare the vector size with the model's projection_dim. "
+        "encode one image and one text and compare the vector size with the width the model declares. "
         "Exit status: 0 all checks pass, 1 some failed, 2 usage error.",
     )
     m.add_argument("folder", type=Path, metavar="DIR", help="a folder written by `models download`")
@@ -633,7 +635,29 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"  formats:           {', '.join(f'{k} {v}' for k, v in stats['formats'].items()) or '-'}")
     for channel, model in (stats["models"] or {}).items():
         print(f"  model {channel:<9}   {model or 'none (CLIP weights unavailable)'}")
+    for tower, check in ((stats.get("pipeline") or {}).get("quantisation") or {}).items():
+        print(f"  int8 {tower:<10}   {_quantisation_line(check)}")
+    print(f"  fusion:            {_fusion_line(stats['fusion'])}")
     return 0
+
+
+def _fusion_line(fusion: dict) -> str:
+    """The fusion settings search uses, and where they came from."""
+    weights = ", ".join(f"{c} {w:g}" for c, w in fusion["weights"].items())
+    line = f"RRF k {fusion['rrf_k']}, weights {weights}, prefetch {fusion['prefetch_limit']}"
+    tuned = fusion["tuned"]
+    if not tuned:
+        return line + " (built-in defaults)"
+    figures = f"{tuned['metric']} {tuned['in_sample']:.4f}, cross-validated {tuned['cross_validated']:.4f}"
+    return line + f" (tuned on {tuned['source']}: {figures})"
+
+
+def _quantisation_line(check: dict) -> str:
+    """One tower's int8 check as `adsearch stats` prints it."""
+    if not check.get("checked", True) or "cosine" not in check:
+        return f"{check.get('precision', '?')}, unchecked (PyTorch path)"
+    return (f"{check.get('precision', '?')}: cosine {check['cosine']:.4f}, top-10 agreement "
+            f"{check['agreement']:.3f} with fp32 on the probe set")  # fmt: skip
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -62,6 +62,12 @@ def test_stats(cli_db):
     _, env, ads = cli_db
     data = json.loads(adsearch("stats", "--json", env_extra=env).stdout)
     assert data["images"] == len(ads) and data["with_text"] == len(ads) and data["visual"] is True
+    text = adsearch("stats", env_extra=env).stdout
+    checks = data["pipeline"]["quantisation"]  # CLIP was asked for in int8: each tower was checked
+    assert set(checks) == {"clip-image", "clip-text"}
+    for tower, check in checks.items():
+        assert f"int8 {tower}" in text and f"cosine {check['cosine']:.4f}" in text
+    assert "fusion:            RRF k 3, weights image 1, text 3, keywords 1, prefetch 100 (built-in" in text
 
 
 def test_ocr_prints_text_and_words(sample_dir, truth):
