@@ -75,6 +75,7 @@ def tune_sets(library: Library, sets) -> dict[str, dict]:
         out[name] = {
             "metric": result.metric,
             "cells": len(result.cells),
+            "queries": result.queries,
             "current": result.cells[result.default_index].label(),
             "current_grid": result.means[result.default_index],
             "current_evaluate": result.verified["current"],
@@ -107,6 +108,16 @@ def tuning_section(tuned: dict) -> list[str]:
         md.append(
             f"| {name} | {t['metric']} | {t['cells']} | {t['current_grid']:.4f} / {t['current_evaluate']:.4f} "
             f"| {t['best_grid']:.4f} / {t['best_evaluate']:.4f} | {t['cross_validated']:.4f} | {t['best']} |"
+        )
+    md.append("")
+    for name, t in tuned.items():
+        gain = t["cross_validated"] - t["current_evaluate"]
+        verdict = "keep the defaults" if gain < 0.01 else "the tuned cell is worth saving"
+        md.append(
+            f"- {name}: `adsearch tune` measures the defaults at {t['current_evaluate']:.4f} through Qdrant, "
+            f"the figure of the {name} table above; the best cell would give {t['best_evaluate']:.4f} on the "
+            f"queries it was chosen on, but {t['cross_validated']:.4f} cross-validated ({gain:+.4f} against "
+            f"the defaults, one query is worth {1 / t['queries']:.4f}): {verdict}."
         )
     for name, t in tuned.items():
         md += ["", f"Top cells, {name} ({t['metric']}):", ""]

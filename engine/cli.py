@@ -244,12 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(CLI, API, web UI) uses it as its default; ADSEARCH_RRF_K / _WEIGHTS / _PREFETCH_LIMIT in the "
         "environment still win. A running server picks it up when restarted.",
     )
-    p.add_argument("--queries", type=Path, required=True, help="query file: query_id<TAB>text per line")
-    p.add_argument("--qrels", type=Path, required=True, help="TREC qrels: query_id 0 image_key grade")
+    p.add_argument("--queries", type=Path, help="query file: query_id<TAB>text per line")
+    p.add_argument("--qrels", type=Path, help="TREC qrels: query_id 0 image_key grade")
     p.add_argument("--metric", default="ndcg@10", help="what to maximise: ndcg@10 (default), mrr@10, "
                    "recall@10, p@10, recall@1, recall@5")  # fmt: skip
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds over queries (default 5)")
     p.add_argument("--save", action="store_true", help="store the best settings as this collection's default")
+    p.add_argument("--forget", action="store_true", help="drop saved settings: back to the built-in defaults")
     p.add_argument("--grid", type=Path, help="write every cell and its figure to this TSV file")
     p.add_argument("--root", type=Path, help="folder the image keys are relative to")
     _store_options(p)
@@ -526,8 +527,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from engine.evaluate import read_qrels, read_queries
-    from engine.tune import grid_tsv, report_lines, save, tune
+    from engine.tune import forget, grid_tsv, report_lines, save, tune
 
+    if args.forget:
+        with _library(_settings(args), need_collection=True, load_models=False) as library:
+            forget(library)
+        print("saved fusion settings dropped: search uses the built-in defaults (or the environment's)")
+        return 0
+    if not (args.queries and args.qrels):
+        raise UsageError("give --queries and --qrels (or --forget)")
     if not 2 <= args.folds <= 20:
         raise UsageError(f"--folds must be between 2 and 20, not {args.folds}")
     queries, qrels = read_queries(args.queries), read_qrels(args.qrels)

@@ -248,6 +248,12 @@ def save(library: Library, result: TuneResult, source: str) -> dict:
     return record
 
 
+def forget(library: Library) -> None:
+    """Drop the saved fusion settings: search goes back to the built-in (or environment's) ones."""
+    library.store.update_metadata({TUNED_FUSION: None})
+    library.invalidate_caches()
+
+
 def report_lines(result: TuneResult, top: int = 10) -> list[str]:
     """What `adsearch tune` prints: the default, the best, the cross-validated figure, the top cells."""
     m = result.metric
@@ -280,4 +286,4 @@ def grid_tsv(result: TuneResult) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
-__all__ = ["METRICS", "Fusion", "TuneResult", "fuse", "fusion_grid", "save", "tune"]
+__all__ = ["METRICS", "Fusion", "TuneResult", "forget", "fuse", "fusion_grid", "save", "tune"]

@@ -172,3 +172,6 @@ def test_cli_tune_saves_and_writes_the_grid(own_library, truth, tmp_path, capsys
         )
     assert main([*args[:-4], "--folds", "1"]) == 2  # a usage error, one line
     assert "--folds must be between 2 and 20" in capsys.readouterr().err
+    assert main(["tune", "--db", str(own_library.db), "--forget"]) == 0
+    with Library(own_library) as lib:
+        assert lib.store.metadata().get(TUNED_FUSION) is None and lib.stats()["fusion"]["rrf_k"] == 3
