@@ -96,6 +96,11 @@ class DaskExecutor(Executor):
         except KilledWorker:
             return "a worker died on this file every time it was tried"
         except Exception as exc:  # noqa: BLE001 (one bad file must not stop the run)
+            if self.client.status != "running":  # the scheduler is gone: every other file would fail too
+                raise ClusterError(
+                    f"lost the Dask cluster at {self.settings.cluster}; what was written is kept, "
+                    "rerun to resume"
+                ) from None
             return f"{type(exc).__name__}: {exc}"
         if isinstance(processed, str):
             return processed
