@@ -14,17 +14,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The tiny image tower, shared by the tiny CLIP and the tiny SigLIP.
+TINY_VISION = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    image_size=32,
+    patch_size=8,
+)
 SIZES = {
     "tiny": dict(
         text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
-        vision=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
+        vision=TINY_VISION,
         projection_dim=16,
     ),
     "vit-b-32": dict(
@@ -146,14 +148,7 @@ SIGLIP_SIZES = {
     # text size; SigLIP has no projection_dim.
     "tiny": dict(
         text=dict(hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2),
-        vision=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
+        vision=TINY_VISION,
     ),
 }
 SIGLIP_TEXT_LENGTH = 64  # SigLIP's text length: texts are padded to it

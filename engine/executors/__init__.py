@@ -5,9 +5,9 @@ writes to the store) is the same for both."""
 
 from __future__ import annotations
 
-from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images, read_source
+from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images
 
-__all__ = ["Executor", "Outcome", "Pending", "Processed", "encode_images", "make_executor", "read_source"]
+__all__ = ["Executor", "Outcome", "Pending", "Processed", "encode_images", "make_executor"]
 
 
 def make_executor(settings, encoders, ocr, signature: str) -> Executor:

@@ -56,13 +56,6 @@ class Executor(ABC):
         self.close()
 
 
-def read_source(location: str | Path) -> bytes:
-    """A file's or URL's bytes (OSError when they cannot be read)."""
-    from engine.sources import read_bytes
-
-    return read_bytes(location)
-
-
 def encode_images(encoders, analysed: list[AnalysedImage]) -> tuple[list[dict], float]:
     """Every channel's vector of each image (text channels only where OCR found text), and the
     seconds it took."""

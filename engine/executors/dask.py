@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.errors import AdsearchError
-from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images, read_source
+from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images
 from engine.images import ImageError, analyse_image
+from engine.sources import read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def process_file(path: str, known_ocr, settings_json: str) -> Outcome:
     read or decoded is an outcome (its reason), not a task error: nothing to retry or log there."""
     models = _worker_models(settings_json)
     try:
-        analysed = analyse_image(read_source(path), models.ocr, models.max_pixels, known_ocr)
+        analysed = analyse_image(read_bytes(path), models.ocr, models.max_pixels, known_ocr)
     except ImageError as exc:
         return str(exc)
     except OSError as exc:

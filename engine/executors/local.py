@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images, read_source
+from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images
 from engine.images import AnalysedImage, ImageError, analyse_image
+from engine.sources import read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class LocalExecutor(Executor):
                 if item is None:
                     break
                 try:
-                    data = read_source(item.path)
+                    data = read_bytes(item.path)
                 except OSError as exc:
                     yield item, f"cannot read file ({exc.strerror or exc})"
                     continue
