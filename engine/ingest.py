@@ -29,7 +29,7 @@ from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM
 from engine.creative import VERSION as CREATIVE_VERSION
 from engine.encoders import Encoders
 from engine.errors import AdsearchError
-from engine.executors import Executor, Pending, Processed, make_executor
+from engine.executors import Executor, ModelFacts, Pending, Processed, make_executor
 from engine.filters import BUILTIN_FIELDS
 from engine.images import AnalysedImage
 from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
@@ -106,12 +106,23 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
     }
 
 
-def collection_dims(settings: Settings, encoders: Encoders, store: Store) -> dict[str, int]:
+def model_facts(ocr_settings: OcrSettings, encoders: Encoders) -> ModelFacts:
+    """What ingest records about these encoders (and OCR settings)."""
+    return ModelFacts(
+        pipeline=pipeline_info(ocr_settings, encoders),
+        dims={"image": encoders.clip.dim if encoders.clip else None, "text": encoders.dense.dim},
+        visual=encoders.visual,
+        clip_error=encoders.clip_error,
+        models=encoders.models(),
+    )
+
+
+def collection_dims(settings: Settings, facts: ModelFacts, store: Store) -> dict[str, int]:
     """Dense sizes: CLIP's own, else the existing collection's image size, else the configured default;
     the creative fingerprint's (engine.creative), added to a collection made before it."""
     existing = store.dims() or {}
-    image_dim = encoders.clip.dim if encoders.clip else existing.get("image", settings.clip_dim)
-    return {"image": image_dim, "text": encoders.dense.dim, CREATIVE_CHANNEL: CREATIVE_DIM}
+    image_dim = facts.dims["image"] or existing.get("image", settings.clip_dim)
+    return {"image": image_dim, "text": facts.dims["text"], CREATIVE_CHANNEL: CREATIVE_DIM}
 
 
 @dataclass
@@ -136,12 +147,13 @@ def stored_ocr(payload: dict) -> OcrResult:
 
 
 class Ingestor:
-    """Runs one ingest over files into a store with given encoders."""
+    """Runs one ingest over files into a store with given encoders (or a function that loads them:
+    called only when this machine encodes, not when a cluster's workers do)."""
 
     def __init__(
         self,
         settings: Settings,
-        encoders: Encoders,
+        encoders: Encoders | Callable[[], Encoders],
         store: Store,
         on_error: Callable[[str, str], None] | None = None,
         progress: bool = True,
@@ -149,14 +161,15 @@ class Ingestor:
         metadata: MetadataTable | None = None,
     ):
         self.settings = settings
-        self.encoders = encoders
+        self._encoders = encoders if callable(encoders) else lambda: encoders
         self.store = store
         self.on_error = on_error or (lambda path, reason: log.error("%s: %s", path, reason))
         self.progress = progress
         self.hooks = hooks or IngestHooks()
         self._done = 0
         self.ocr = usable_ocr(settings.ocr_settings())
-        self.pipeline = pipeline_info(self.ocr, encoders)
+        self.facts: ModelFacts | None = None  # known once the executor is up (run)
+        self.pipeline: dict = {}
         self.report = IngestReport()
         self._paths_by_id: dict[str, list[str]] = {}
         self.metadata = metadata
@@ -169,17 +182,19 @@ class Ingestor:
         start = time.perf_counter()
         with self.hooks.writing():
             fields = self._fields()  # refuses a metadata file at odds with the collection, before any write
-            self.store.ensure_collection(collection_dims(self.settings, self.encoders, self.store))
-            self._record_metadata(fields)
-        for where, reason in self.metadata.problems if self.metadata else []:
-            self._skip_row(where, reason)
-        files = list(discover_sources(list(paths)))
-        self.report.found = len(files)
-        bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
-        self._bar = bar
-        with make_executor(self.settings, self.encoders, self.ocr, self.pipeline["signature"]) as executor:
+        with make_executor(self.settings, self._encoders, self.ocr) as executor:
+            self.facts = executor.facts()
+            self.pipeline = self.facts.pipeline
+            with self.hooks.writing():
+                self.store.ensure_collection(collection_dims(self.settings, self.facts, self.store))
+                self._record_metadata(fields)
+            for where, reason in self.metadata.problems if self.metadata else []:
+                self._skip_row(where, reason)
+            files = list(discover_sources(list(paths)))
+            self.report.found = len(files)
+            self._bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
             self._process(executor, self._pending(files))
-        bar.close()
+        self._bar.close()
         for where, reason in self.metadata.unmatched() if self.metadata else []:
             self._skip_row(where, reason)
         with self.hooks.writing():
@@ -402,9 +417,9 @@ class Ingestor:
         field a filter or facet can name (built-ins but has_text, a vector's presence)."""
         self.store.update_metadata(
             {
-                "visual": self.encoders.visual,
-                "clip_error": self.encoders.clip_error,
-                "models": self.encoders.models(),
+                "visual": self.facts.visual,
+                "clip_error": self.facts.clip_error,
+                "models": self.facts.models,
                 "pipeline": self.pipeline,
                 "fields": fields,
             }
@@ -422,7 +437,7 @@ def _file_date(mtime: float | None) -> str:
 def ingest(
     paths: Iterable[str | Path],
     settings: Settings,
-    encoders: Encoders,
+    encoders: Encoders | Callable[[], Encoders],
     store: Store,
     on_error: Callable[[str, str], None] | None = None,
     progress: bool = True,

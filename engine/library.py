@@ -214,7 +214,8 @@ class Library:
         hooks.write_lock = self.write_lock
         settings = self.settings.model_copy(update={"cluster": None}) if here else self.settings
         with self._ingest_lock:
-            report = ingest(paths, settings, self.encoders, self.store, on_error, progress, hooks, metadata)
+            encoders = lambda: self.encoders  # noqa: E731 (loaded only if this machine encodes)
+            report = ingest(paths, settings, encoders, self.store, on_error, progress, hooks, metadata)
             with self.write_lock:
                 self.invalidate_caches()
         return report

@@ -15,6 +15,7 @@ import pytest
 from engine.cli import main
 from engine.executors.dask import ClusterError, DaskExecutor
 from engine.ingest import IngestHooks, ingest
+from engine.library import Library
 from engine.store import SparseVec, open_store
 
 distributed = pytest.importorskip("distributed")
@@ -114,7 +115,7 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path, settings, encoders, fol
 
 def test_unreachable_scheduler_and_bad_addresses_are_one_line(tmp_path, settings, capsys):
     with pytest.raises(ClusterError, match="cannot use the Dask cluster at tcp://127.0.0.1:9"):
-        DaskExecutor(settings.with_overrides(cluster="tcp://127.0.0.1:9"), "sig", connect_timeout=2)
+        DaskExecutor(settings.with_overrides(cluster="tcp://127.0.0.1:9"), connect_timeout=2)
     code = main(["ingest", str(tmp_path), "--db", str(tmp_path / "db"), "--cluster", "local:0"])
     assert code == 2
     assert "--cluster / ADSEARCH_CLUSTER" in capsys.readouterr().err
@@ -138,3 +139,34 @@ def test_cluster_workers_read_urls_through_fsspec(tmp_path, settings, encoders, 
         for name in ("image", "text"):
             if name in point.vectors:
                 assert np.allclose(point.vectors[name], local[pid].vectors[name], atol=1e-4)
+
+
+def test_the_driver_loads_no_models_and_records_the_workers(tmp_path, settings, folder, cluster, local_run):
+    """With a cluster, the workers encode: the driver never loads the encoders, and the collection
+    records the pipeline the workers report, the one a local ingest records."""
+    remote = settings.with_overrides(db=tmp_path / "db", cluster=cluster.scheduler_address)
+    with Library(remote) as library:
+        report = library.ingest([folder])
+        assert library._encoders is None
+        recorded = library.store.metadata()
+    assert report.ingested == 10
+    with open_store(local_run[0]) as store:
+        local = store.metadata()
+    for key in ("pipeline", "models", "visual", "dims"):
+        assert recorded[key] == local[key], key
+
+
+def test_a_local_cluster_gets_our_worker_settings(settings, monkeypatch):
+    """`local:N` workers run without Dask's MALLOC_TRIM_THRESHOLD_ (it makes OCR + encoding fault
+    memory in on every file) and without the task profiler; the driver's environment is untouched.
+    (The module's own LocalCluster, made with Dask's defaults, put the variable in this process's
+    environment, which new workers would inherit: it is cleared first.)"""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with DaskExecutor(settings.with_overrides(cluster="local:1")) as executor:
+        seen = executor.client.run(
+            lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), __import__("dask").config.get(
+                "distributed.worker.profile.enabled"))
+        )  # fmt: skip
+        assert executor.facts().pipeline["signature"] == executor.signature
+    assert list(seen.values()) == [(None, False)]
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ

@@ -5,17 +5,21 @@ writes to the store) is the same for both."""
 
 from __future__ import annotations
 
-from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images
+from collections.abc import Callable
 
-__all__ = ["Executor", "Outcome", "Pending", "Processed", "encode_images", "make_executor"]
+from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
+
+__all__ = ["Executor", "ModelFacts", "Outcome", "Pending", "Processed", "encode_images", "make_executor"]
 
 
-def make_executor(settings, encoders, ocr, signature: str) -> Executor:
-    """The executor `settings.cluster` asks for: none -> local, an address or `local[:N]` -> Dask."""
+def make_executor(settings, encoders: Callable[[], object], ocr) -> Executor:
+    """The executor `settings.cluster` asks for: none -> local (it calls `encoders()` for the models
+    it encodes with), an address or `local[:N]` -> Dask (the workers load their own; this machine
+    loads none)."""
     if settings.cluster:
         from engine.executors.dask import DaskExecutor
 
-        return DaskExecutor(settings, signature)
+        return DaskExecutor(settings)
     from engine.executors.local import LocalExecutor
 
-    return LocalExecutor(settings, encoders, ocr, signature)
+    return LocalExecutor(settings, encoders(), ocr)

@@ -39,8 +39,25 @@ class Processed:
 Outcome = Processed | str  # a str is the one-line reason the file failed
 
 
+@dataclass
+class ModelFacts:
+    """What ingest records about the models that encode (engine.ingest.model_facts): the pipeline
+    record (its `signature` identifies what made a point), each dense channel's vector size (image
+    None without CLIP), whether the image channel is on and why not."""
+
+    pipeline: dict
+    dims: dict[str, int | None]
+    visual: bool
+    clip_error: str | None
+    models: dict
+
+
 class Executor(ABC):
     """Turns pending files into outcomes, in any order, each file exactly once."""
+
+    @abstractmethod
+    def facts(self) -> ModelFacts:
+        """The models this executor encodes with (on a cluster, as a worker loaded them)."""
 
     @abstractmethod
     def process(self, todo: Iterator[Pending]) -> Iterator[tuple[Pending, Outcome]]:

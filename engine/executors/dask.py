@@ -16,12 +16,24 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import dask
+
 from engine.errors import AdsearchError
-from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images
+from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
 from engine.images import ImageError, analyse_image
 from engine.sources import read_bytes
 
 log = logging.getLogger(__name__)
+
+# Dask settings for the workers of a `local` cluster (docker/compose.yaml sets the same ones as
+# environment variables for remote workers). Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every
+# worker: with OCR and encoding in one process, glibc then returns and re-faults memory on every
+# file (~30x the page faults, 10 % of the CPU in the kernel: docs/decisions.md); None unsets it. The
+# statistical profiler samples the task thread every 10 ms and is not needed here.
+WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 
 
 class ClusterError(AdsearchError):
@@ -32,25 +44,25 @@ class DaskExecutor(Executor):
     """Tasks on the Dask cluster at `settings.cluster` (`tcp://host:8786`), or on a local cluster of
     `settings.workers` single-threaded worker processes for `local` / `local:N`."""
 
-    def __init__(self, settings, signature: str, connect_timeout: float = 30.0):
+    def __init__(self, settings, connect_timeout: float = 30.0):
         from distributed import Client, LocalCluster
 
         self.settings = settings
-        self.signature = signature
         self._settings_json = settings.model_dump_json(exclude={"api_key", "qdrant_api_key", "qdrant_url"})
         self._cluster = None
         address = settings.cluster
         try:
             if address == "local" or address.startswith("local:"):
                 workers = int(address.partition(":")[2] or settings.workers)
-                self._cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
+                with dask.config.set(WORKER_CONFIG):
+                    self._cluster = LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
                 address = self._cluster.scheduler_address
             self.client = Client(address, timeout=connect_timeout)
             self.client.wait_for_workers(1, timeout=connect_timeout)
@@ -59,6 +71,19 @@ class DaskExecutor(Executor):
             raise ClusterError(f"cannot use the Dask cluster at {settings.cluster}: {exc}") from None
         self.threads = sum(self.client.nthreads().values())
         log.info("ingesting on %s: %d worker threads", address, self.threads)
+        self._facts = self._worker_facts(connect_timeout)
+        self.signature = self._facts.pipeline["signature"]
+
+    def _worker_facts(self, timeout: float) -> ModelFacts:
+        """The models as a worker loads them (it keeps them for its tasks): this machine loads none."""
+        try:
+            return self.client.submit(worker_facts, self._settings_json, pure=False).result()
+        except Exception as exc:  # noqa: BLE001 (a worker that cannot load the models: say why, once)
+            self.close()
+            raise ClusterError(f"a worker of {self.settings.cluster} cannot load the models: {exc}") from None
+
+    def facts(self) -> ModelFacts:
+        return self._facts
 
     def close(self) -> None:
         client, cluster = getattr(self, "client", None), self._cluster
@@ -129,7 +154,7 @@ def _take(iterator: Iterator[Pending], n: int) -> list[Pending]:
 class _WorkerModels:
     ocr: object
     encoders: object
-    signature: str
+    facts: ModelFacts
     max_pixels: int
 
 
@@ -143,15 +168,20 @@ def _worker_models(settings_json: str) -> _WorkerModels:
         if settings_json not in _models:
             from engine.config import Settings
             from engine.encoders import load_encoders
-            from engine.ingest import pipeline_info
+            from engine.ingest import model_facts
             from engine.ocr import usable_ocr
 
             settings = Settings.model_validate(json.loads(settings_json))
             ocr = usable_ocr(settings.ocr_settings())
             encoders = load_encoders(settings, quiet=True)
-            signature = pipeline_info(ocr, encoders)["signature"]
-            _models[settings_json] = _WorkerModels(ocr, encoders, signature, settings.max_image_pixels)
+            facts = model_facts(ocr, encoders)
+            _models[settings_json] = _WorkerModels(ocr, encoders, facts, settings.max_image_pixels)
         return _models[settings_json]
+
+
+def worker_facts(settings_json: str) -> ModelFacts:
+    """One task: what this worker's models are (loading them, for the tasks that follow)."""
+    return _worker_models(settings_json).facts
 
 
 def process_file(path: str, known_ocr, settings_json: str) -> Outcome:
@@ -166,4 +196,4 @@ def process_file(path: str, known_ocr, settings_json: str) -> Outcome:
         return f"cannot read file ({exc.strerror or exc})"
     vectors, seconds = encode_images(models.encoders, [analysed])
     analysed.view = None
-    return Processed(analysed, vectors[0], seconds, models.signature)
+    return Processed(analysed, vectors[0], seconds, models.facts.pipeline["signature"])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from engine.executors.base import Executor, Outcome, Pending, Processed, encode_images
+from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
 from engine.images import AnalysedImage, ImageError, analyse_image
 from engine.sources import read_bytes
 
@@ -19,12 +19,18 @@ class LocalExecutor(Executor):
     """OCR in `settings.workers` processes with a bounded window of files in flight; each batch of
     `settings.batch_size` finished files is encoded here while the workers read the next ones."""
 
-    def __init__(self, settings, encoders, ocr, signature: str):
+    def __init__(self, settings, encoders, ocr):
+        from engine.ingest import model_facts
+
         self.settings = settings
         self.encoders = encoders
         self.ocr = ocr
-        self.signature = signature
+        self._facts = model_facts(ocr, encoders)
+        self.signature = self._facts.pipeline["signature"]
         self._pool = self._new_pool()
+
+    def facts(self) -> ModelFacts:
+        return self._facts
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: workers never inherit torch's thread pools or the store's file handles.
