@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         description="a new collection keeps its dense vectors as int8 in RAM and float32 on disk "
         "(rescored search); an existing collection keeps the layout it was made with",
     )
+    hnsw_ef: int = Field(
+        512, ge=1, le=100_000,
+        description="search beam of the dense channels' HNSW graphs: larger finds more of the exact top "
+        "10 and is slower; raise it for millions of ads (bench/results/scale.md)",
+    )  # fmt: skip
 
     # models
     clip_model: str = DEFAULT_CLIP_MODEL
