@@ -636,8 +636,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"  with CLIP vector:  {stats['with_image_vector']}")
     dup = stats["duplicates"]
     print(f"  with fingerprint:  {stats['with_creative_vector']}")
-    print(f"  duplicate groups:  {dup['groups']} ({dup['images_in_groups']} images; same creative at "
-          f"fingerprint cosine >= {dup['threshold']})")  # fmt: skip
+    if dup.get("skipped"):
+        print(f"  duplicate groups:  {dup['skipped']}")
+    else:
+        print(f"  duplicate groups:  {dup['groups']} ({dup['images_in_groups']} images; same creative at "
+              f"fingerprint cosine >= {dup['threshold']})")  # fmt: skip
     for group in dup["largest"][:5]:
         print(f"    {group['size']} copies, e.g. {group['example']}")
     print(f"  formats:           {', '.join(f'{k} {v}' for k, v in stats['formats'].items()) or '-'}")

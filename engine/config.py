@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     replication_factor: int | None = Field(
         None, ge=1, description="copies of each shard on a Qdrant cluster (default: server's, 1)"
     )
+    # int8 copies of the dense vectors in RAM, float32 originals on disk, results rescored with the
+    # originals: ~4x less RAM for the same top hits (bench/results/scale.md, docs/scaling.md).
+    quantize: bool = Field(
+        True,
+        description="a new collection keeps its dense vectors as int8 in RAM and float32 on disk "
+        "(rescored search); an existing collection keeps the layout it was made with",
+    )
+    hnsw_ef: int = Field(
+        512, ge=1, le=100_000,
+        description="search beam of the dense channels' HNSW graphs: larger finds more of the exact top "
+        "10 and is slower; raise it for millions of ads (bench/results/scale.md)",
+    )  # fmt: skip
 
     # models
     clip_model: str = DEFAULT_CLIP_MODEL

@@ -36,6 +36,9 @@ WORD_BUCKETS = [(0, "no text"), (5, "1-5 words"), (20, "6-20"), (50, "21-50"), (
 CONFIDENCE_BUCKETS = [(b + 10, f"{b}-{b + 10}") for b in range(0, 90, 10)]
 DUPLICATE_NEIGHBOURS = 50  # copies looked for per image when grouping duplicates
 STATS_GROUPS = 20  # largest duplicate groups listed in the statistics
+# Grouping duplicates takes one creative-channel search per image (~5 ms each): the statistics do it
+# up to this many images (~10 min at most), above it they say so rather than take hours.
+STATS_DUPLICATES_MAX = 100_000
 
 
 def _bucket(value: float, buckets: list[tuple[float, str]], last: str) -> str:
@@ -278,7 +281,7 @@ class Library:
             "text_words": _ordered(words, [label for _, label in WORD_BUCKETS] + ["> 100"]),
             "ocr_confidence": _ordered(confidence, [label for _, label in CONFIDENCE_BUCKETS] + ["90-100"]),
             "with_creative_vector": self.store.count(CREATIVE_CHANNEL),
-            "duplicates": self._duplicate_stats(),
+            "duplicates": self._duplicate_stats(total),
             "visual": bool(meta.get("visual")),
             "channels": {c: (c != "image" or bool(meta.get("visual"))) for c in CHANNELS},
             "models": models,
@@ -321,7 +324,16 @@ class Library:
         found = [sorted(g) for g in groups.values() if len(g) > 1]
         return sorted(found, key=lambda g: (-len(g), g[0]))
 
-    def _duplicate_stats(self) -> dict:
+    def _duplicate_stats(self, images: int) -> dict:
+        if images > STATS_DUPLICATES_MAX:
+            return {
+                "threshold": THRESHOLD,
+                "groups": None,
+                "images_in_groups": None,
+                "largest": [],
+                "skipped": f"not counted above {STATS_DUPLICATES_MAX:,} images (one search per image); "
+                "one image's copies: `adsearch search --image FILE --mode duplicate` or its page",
+            }
         groups = self.duplicate_groups()
         payloads = self.store.retrieve([g[0] for g in groups[:STATS_GROUPS]])
         return {

@@ -117,6 +117,19 @@ def test_stats_report_the_group_of_copies(dup_library):
     assert library.stats()["with_creative_vector"] == 5
 
 
+def test_stats_of_a_big_collection_skip_the_grouping_and_say_so(dup_library, monkeypatch):
+    """Above STATS_DUPLICATES_MAX images the statistics do not run one search per image."""
+    import engine.library
+
+    library = dup_library[0]
+    monkeypatch.setattr(engine.library, "STATS_DUPLICATES_MAX", 4)  # the library holds 5
+    monkeypatch.setattr(library, "duplicate_groups", lambda: pytest.fail("grouped anyway"))
+    library._stats = None
+    dup = library.stats()["duplicates"]
+    library._stats = None  # the next test sees the full statistics again
+    assert dup["groups"] is None and dup["largest"] == [] and "above 4 images" in dup["skipped"]
+
+
 def test_an_old_collection_gets_the_vector_on_rerun_without_ocr(tmp_path, settings, encoders, dup_library):
     library, folder, ids, _ = dup_library
     old_pipeline = None

@@ -6,6 +6,9 @@
 
 Schema (one point per image): dense `image` (CLIP) and `text` (MiniLM) vectors, cosine; sparse
 `keywords` (BM25) with Qdrant's IDF modifier; the payload described in docs/architecture.md.
+Layout (`Settings.quantize`, on by default for new collections): int8 dense vectors in RAM, float32
+originals on disk, rescored search; the embedded store keeps the heavy payload fields (word boxes,
+raw OCR text, pipeline record) in a sidecar file beside the shard (sidecar.py); see docs/scaling.md.
 One module per backend behind `Store` (base.py): edge.py, client.py.
 """
 
@@ -45,4 +48,6 @@ def open_store(settings: Settings) -> Store:
         except Exception as exc:  # noqa: BLE001 (any connection failure gets the same clear message)
             raise StoreError(f"cannot reach Qdrant at {settings.qdrant_url}: {exc}") from exc
         return ClientStore.from_settings(client, settings)
-    return EdgeStore(settings.db, settings.collection)
+    store = EdgeStore(settings.db, settings.collection, quantize=settings.quantize)
+    store.hnsw_ef = settings.hnsw_ef
+    return store

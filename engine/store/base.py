@@ -8,9 +8,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 
 from engine.errors import StoreError
-from engine.filters import Clause
+from engine.filters import BUILTIN_FIELDS, Clause
 
 DENSE_CHANNELS = ("image", "text")
 # Dense vectors added to a collection made before them (ensure_collection adds them; points get
@@ -20,6 +21,23 @@ SPARSE_CHANNEL = "keywords"
 ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
 # Heavy payload fields that search hits do not need (word boxes are fetched per image).
 HIT_PAYLOAD_EXCLUDE = ["ocr_words", "ocr_raw_text", "pipeline"]
+# Payload fields the embedded store keeps beside the shard (a sidecar file) rather than in Qdrant's
+# payload: read only for one image (its page, ingest's stored-OCR reuse), never filtered or sent
+# with hits. In the payload the word boxes cost Edge's Python binding 3.4 ms per point to convert,
+# and every payload index build reads them again for every point: at 50k points they made the
+# upsert 1.5x and the index build 1.4x slower (docs/decisions.md). Stores hand back whole payloads.
+SIDECAR_FIELDS = ("ocr_words", "ocr_raw_text", "pipeline")
+# Quantised dense vectors (int8, in RAM; originals on disk): every dense query reads this many times
+# its limit from the int8 vectors and rescores them with the originals (bench/results/scale.md).
+QUANTILE = 0.99
+OVERSAMPLING = 2.0
+# HNSW graph of a new embedded collection (Qdrant's defaults). HNSW_EF is the search beam (the
+# default of Settings.hnsw_ef): Qdrant's own default, the larger of ef_construct and the candidates
+# wanted (200), finds 0.966 of the exact fused top 10 at 100k points, 512 finds 0.987 for +1.7 ms a
+# search; recall at a given beam falls as the collection grows (bench/results/scale.md).
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 100
+HNSW_EF = 512
 
 
 def point_id(sha256_hex: str) -> str:
@@ -113,7 +131,12 @@ class Store(ABC):
             if with_vectors:
                 payload["_vectors"] = sorted((record.vector or {}).keys())
             out[str(record.id)] = payload
+        self._add_sidecar(out)
         return out
+
+    def _add_sidecar(self, payloads: dict[str, dict], fields: Sequence[str] | None = None) -> None:  # noqa: B027
+        """Add the fields a backend keeps outside Qdrant's payload (SIDECAR_FIELDS; only `fields`
+        of them when given) to these payloads, in place. Nothing to add by default."""
 
     def vectors(self, point_id: str) -> dict[str, list[float] | SparseVec] | None:
         """The named vectors of one point, or None when it does not exist."""
@@ -168,13 +191,24 @@ class Store(ABC):
 
     def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         """Every (id, payload), the payload cut to `fields` when given."""
-        for record in self._scroll(batch, fields, with_vector=False):
-            yield str(record.id), dict(record.payload or {})
+        for records in self._batches(batch, fields, with_vector=False):
+            payloads = {str(r.id): dict(r.payload or {}) for r in records}
+            if fields is None or set(fields) & set(SIDECAR_FIELDS):
+                self._add_sidecar(payloads, fields)
+            yield from payloads.items()
 
     def points(self, batch: int = 256) -> Iterator[PointData]:
         """Every point whole (vectors and payload), `batch` at a time: for copying a collection."""
-        for record in self._scroll(batch, None, with_vector=True):
-            yield PointData(str(record.id), plain_vectors(record.vector), dict(record.payload or {}))
+        for records in self._batches(batch, None, with_vector=True):
+            payloads = {str(r.id): dict(r.payload or {}) for r in records}
+            self._add_sidecar(payloads)
+            for r in records:
+                yield PointData(str(r.id), plain_vectors(r.vector), payloads[str(r.id)])
+
+    def _batches(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator[list]:
+        records = self._scroll(batch, fields, with_vector)
+        while chunk := list(islice(records, batch)):
+            yield chunk
 
     @abstractmethod
     def search(
@@ -187,10 +221,14 @@ class Store(ABC):
         rrf_k: int,
         where: Sequence[Clause] = (),
         diversity: float | None = None,
+        exact: bool = False,
     ) -> SearchResult:
         """One batch call: the fused query (prefetch per channel + RRF) and each channel alone, every
         part restricted to the points matching `where`. With `diversity` (0-1), the fused candidates
-        are re-ranked by maximal marginal relevance in `mmr_query`'s channel."""
+        are re-ranked by maximal marginal relevance in `mmr_query`'s channel. Dense channels search
+        the HNSW graph, on the int8 vectors when the collection is quantised, and rescore with the
+        originals; `exact` compares the query with every original vector instead (slow: for
+        measuring what the fast path misses)."""
 
     @abstractmethod
     def metadata(self) -> dict: ...
@@ -219,8 +257,23 @@ VECTOR_FLAGS = {"has_text": "text"}
 # engine.filters field type -> Qdrant payload index type (PayloadSchemaType member name, capitalised).
 INDEX_TYPES = {"keyword": "Keyword", "keywords": "Keyword", "integer": "Integer", "float": "Float",
                "datetime": "Datetime", "text": "Text"}  # fmt: skip
+# Index param class per type (qdrant_edge / qdrant_client.models name), for indexes without
+# payload-aware HNSW links.
+INDEX_PARAMS = {"keyword": "KeywordIndexParams", "keywords": "KeywordIndexParams",
+                "integer": "IntegerIndexParams", "float": "FloatIndexParams",
+                "datetime": "DatetimeIndexParams"}  # fmt: skip
 RANGE_BOUND = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
 MAX_TIES = 10_000  # points sharing one sort value that browsing reads to order them by id
+
+
+def payload_links(field: str, kind: str) -> bool:
+    """Whether a payload index also adds payload-aware links to the HNSW graphs (Qdrant builds a
+    sub-graph per value, or per range block, holding more points than its full-scan threshold).
+    They keep a selective equality filter fast and exact, so the user's keyword metadata (brand,
+    advertiser...) gets them; the built-in fields (broad filters, sorting, facets) and numeric or
+    date ranges do not: at 1M points each such index would add up to one more graph build per vector
+    for little use (bench/results/scale.md, docs/scaling.md)."""
+    return kind in ("keyword", "keywords") and field not in BUILTIN_FIELDS
 
 
 class FilterParts:
@@ -300,11 +353,13 @@ def plain_vectors(vectors: dict | None) -> dict[str, list[float] | SparseVec]:
     return out
 
 
-def search_result(queries: list[ChannelQuery], results: list[list]) -> SearchResult:
-    def hits(points) -> list[ScoredHit]:
-        return [ScoredHit(str(p.id), float(p.score), dict(p.payload) if p.payload else None) for p in points]
+def scored_hits(points) -> list[ScoredHit]:
+    """A backend's scored points as ScoredHit."""
+    return [ScoredHit(str(p.id), float(p.score), dict(p.payload) if p.payload else None) for p in points]
 
+
+def search_result(queries: list[ChannelQuery], results: list[list]) -> SearchResult:
     return SearchResult(
-        fused=hits(results[0]),
-        per_channel={q.channel: hits(r) for q, r in zip(queries, results[1:], strict=True)},
+        fused=scored_hits(results[0]),
+        per_channel={q.channel: scored_hits(r) for q, r in zip(queries, results[1:], strict=True)},
     )

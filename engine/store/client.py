@@ -10,7 +10,11 @@ from engine.config import Settings
 from engine.errors import StoreError
 from engine.store.base import (
     HIT_PAYLOAD_EXCLUDE,
+    HNSW_EF,
+    INDEX_PARAMS,
     INDEX_TYPES,
+    OVERSAMPLING,
+    QUANTILE,
     SPARSE_CHANNEL,
     FilterParts,
     PointData,
@@ -21,6 +25,7 @@ from engine.store.base import (
     check_dims,
     missing_vectors,
     mmr_query,
+    payload_links,
     search_result,
 )
 
@@ -55,10 +60,19 @@ class ClientFilterParts(FilterParts):
 
 
 class ClientStore(Store):
-    """A collection behind qdrant-client: a Qdrant server/cluster, or qdrant-client's local mode."""
+    """A collection behind qdrant-client: a Qdrant server/cluster, or qdrant-client's local mode.
+
+    With `quantize`, a new collection is laid out as EdgeStore lays out its own: int8 dense vectors
+    in RAM, float32 originals on disk, searches rescored with the originals (qdrant-client's local
+    mode accepts the settings and searches exactly)."""
 
     def __init__(
-        self, client, collection: str, shard_number: int | None = None, replication_factor: int | None = None
+        self,
+        client,
+        collection: str,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        quantize: bool = True,
     ):
         from qdrant_client import models
 
@@ -67,11 +81,18 @@ class ClientStore(Store):
         self.collection = collection
         self.shard_number = shard_number
         self.replication_factor = replication_factor
+        self.quantize = quantize
+        self.oversampling = OVERSAMPLING
+        self.hnsw_ef: int | None = HNSW_EF
 
     @classmethod
     def from_settings(cls, client, settings: Settings) -> ClientStore:
-        """The store for `settings.collection`, created with the settings' sharding when new."""
-        return cls(client, settings.collection, settings.shard_number, settings.replication_factor)
+        """The store for `settings.collection`, created with the settings' sharding and layout when new."""
+        store = cls(
+            client, settings.collection, settings.shard_number, settings.replication_factor, settings.quantize
+        )
+        store.hnsw_ef = settings.hnsw_ef
+        return store
 
     def _exists(self) -> bool:
         return self.client.collection_exists(self.collection)
@@ -86,13 +107,21 @@ class ClientStore(Store):
                 config = m.DenseVectorNameConfig(dense=dense)
                 self.client.create_vector_name(self.collection, name, config, wait=True)
             return
+        quantized = None
+        if self.quantize:
+            scalar = m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=QUANTILE, always_ram=True)
+            quantized = m.ScalarQuantization(scalar=scalar)
         self.client.create_collection(
             self.collection,
-            vectors_config={n: m.VectorParams(size=s, distance=m.Distance.COSINE) for n, s in dims.items()},
+            vectors_config={
+                n: m.VectorParams(size=s, distance=m.Distance.COSINE, on_disk=self.quantize or None)
+                for n, s in dims.items()
+            },
             sparse_vectors_config={SPARSE_CHANNEL: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            quantization_config=quantized,  # every dense vector, also one added later (creative)
             shard_number=self.shard_number,
             replication_factor=self.replication_factor,
-            metadata={"dims": dims},
+            metadata={"dims": dims, "quantization": "int8" if self.quantize else None},
         )
 
     def dims(self) -> dict[str, int] | None:
@@ -169,7 +198,7 @@ class ClientStore(Store):
         if not self._exists():
             return
         for name, kind in fields.items():
-            index = self._index_schema(kind)
+            index = self._index_schema(name, kind)
             if index is None:
                 continue
             with warnings.catch_warnings():  # local mode: "indexes have no effect here" (harmless)
@@ -178,13 +207,18 @@ class ClientStore(Store):
                     self.collection, field_name=name, field_schema=index, wait=True
                 )
 
-    def _index_schema(self, kind: str):
+    def _index_schema(self, name: str, kind: str):
         m = self.models
         if kind == "text":  # words, lower-cased, with positions for phrases
             return m.TextIndexParams(
                 type="text", tokenizer=m.TokenizerType.WORD, lowercase=True, phrase_matching=True
             )
-        return getattr(m.PayloadSchemaType, INDEX_TYPES[kind].upper()) if kind in INDEX_TYPES else None
+        if kind not in INDEX_TYPES:
+            return None
+        if payload_links(name, kind):
+            return getattr(m.PayloadSchemaType, INDEX_TYPES[kind].upper())
+        extra = {"lookup": True, "range": True} if kind == "integer" else {}
+        return getattr(m, INDEX_PARAMS[kind])(type=INDEX_TYPES[kind].lower(), enable_hnsw=False, **extra)
 
     def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if not self._exists():
@@ -214,19 +248,36 @@ class ClientStore(Store):
         )
         return m.RecommendQuery(recommend=examples)
 
+    def _params(self, channel: str, exact: bool):
+        """As EdgeStore._params: rescored int8 search, or exact float32 search; None for sparse."""
+        if channel == SPARSE_CHANNEL:
+            return None
+        m = self.models
+        if exact:
+            return m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
+        quantization = m.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
+        return m.SearchParams(hnsw_ef=self.hnsw_ef, quantization=quantization)
+
     def search(
-        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None
+        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False
     ) -> SearchResult:
         m = self.models
         if not self._exists():
             raise StoreError(f"collection '{self.collection}' does not exist: run `adsearch ingest`")
         flt = self._filter(where)
         if len(queries) == 1:
-            ranking = {"query": self._query(queries[0]), "using": queries[0].channel}
+            q = queries[0]
+            ranking = {"query": self._query(q), "using": q.channel, "params": self._params(q.channel, exact)}
         else:
             ranking = {
                 "prefetch": [
-                    m.Prefetch(query=self._query(q), using=q.channel, limit=prefetch_limit, filter=flt)
+                    m.Prefetch(
+                        query=self._query(q),
+                        using=q.channel,
+                        limit=prefetch_limit,
+                        filter=flt,
+                        params=self._params(q.channel, exact),
+                    )
                     for q in queries
                 ],
                 "query": m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=weights)),
@@ -238,12 +289,22 @@ class ClientStore(Store):
                 nearest=self._vector(diverse_in.vector), mmr=m.Mmr(diversity=diversity, candidates_limit=pool)
             )
             candidates = m.Prefetch(limit=pool, filter=flt, **ranking)
-            ranking = {"prefetch": [candidates], "query": mmr, "using": diverse_in.channel}
+            ranking = {
+                "prefetch": [candidates],
+                "query": mmr,
+                "using": diverse_in.channel,
+                "params": self._params(diverse_in.channel, exact),
+            }
         hit_payload = m.PayloadSelectorExclude(exclude=HIT_PAYLOAD_EXCLUDE)
         fused = m.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
         singles = [
             m.QueryRequest(
-                query=self._query(q), using=q.channel, limit=prefetch_limit, with_payload=False, filter=flt
+                query=self._query(q),
+                using=q.channel,
+                limit=prefetch_limit,
+                with_payload=False,
+                filter=flt,
+                params=self._params(q.channel, exact),
             )
             for q in queries
         ]

@@ -11,7 +11,14 @@ from pathlib import Path
 from engine.errors import StoreError
 from engine.store.base import (
     HIT_PAYLOAD_EXCLUDE,
+    HNSW_EF,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    INDEX_PARAMS,
     INDEX_TYPES,
+    OVERSAMPLING,
+    QUANTILE,
+    SIDECAR_FIELDS,
     SPARSE_CHANNEL,
     FilterParts,
     PointData,
@@ -22,8 +29,10 @@ from engine.store.base import (
     check_dims,
     missing_vectors,
     mmr_query,
+    payload_links,
     search_result,
 )
+from engine.store.sidecar import Sidecar
 
 
 class EdgeFilterParts(FilterParts):
@@ -56,12 +65,33 @@ class EdgeFilterParts(FilterParts):
 
 
 class EdgeStore(Store):
-    """Embedded Qdrant Edge shard in `<db>/<collection>/`, metadata in `<collection>.meta.json`."""
+    """Embedded Qdrant Edge shard in `<db>/<collection>/`, metadata in `<collection>.meta.json`.
 
-    def __init__(self, db: Path, collection: str):
+    A collection made with `quantize` keeps its dense vectors twice: int8 (scalar quantisation) in
+    RAM, searched through the HNSW graph, and the float32 originals on disk (memory-mapped, read for
+    rescoring the best `OVERSAMPLING` x limit candidates). Without it (and in collections made before
+    the option) the float32 vectors are searched in RAM. The layout is fixed when the collection is
+    made; `adsearch migrate` into a new folder changes it.
+
+    The heavy payload fields (base.SIDECAR_FIELDS: word boxes, raw OCR text, pipeline record) live
+    in `<collection>.sidecar.sqlite` beside the shard, not in Qdrant's payload; every read hands back
+    whole payloads. Writes go to the sidecar first (committed), then to the shard: a crash between
+    the two leaves a sidecar row whose point does not exist (not found, so ingest processes the
+    file again and overwrites the row), never a point without its heavy fields. Deletes go the other
+    way (point, then row). Points of a collection made before keep those fields in their payload and
+    are read as they are."""
+
+    def __init__(self, db: Path, collection: str, quantize: bool = True):
         import qdrant_edge as qe
 
         self.qe = qe
+        self.quantize = quantize
+        # search-time knobs (the benchmark varies them): candidates rescored per result, HNSW beam
+        self.oversampling = OVERSAMPLING
+        self.hnsw_ef: int | None = HNSW_EF
+        # a new shard's indexing threshold in KB (Qdrant's default when None); tests make it tiny so
+        # a small collection gets its HNSW graph and int8 vectors
+        self.indexing_threshold_kb: int | None = None
         self.collection = collection
         self.db = Path(db)
         self.db.mkdir(parents=True, exist_ok=True)
@@ -69,6 +99,7 @@ class EdgeStore(Store):
         self.meta_path = self.db / f"{collection}.meta.json"
         self._lock = _lock_folder(self.db)
         self.shard = qe.EdgeShard.load(str(self.path)) if self._exists() else None
+        self.sidecar = Sidecar(self.db / f"{collection}.sidecar.sqlite")
 
     def _exists(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
@@ -84,15 +115,35 @@ class EdgeStore(Store):
             if added:
                 self.update_metadata({"dims": {**existing, **added}})
             return
-        config = qe.EdgeConfig(
+        self.shard = qe.EdgeShard.create(str(self.path), self._config(dims))
+        self.update_metadata({"dims": dims, "quantization": "int8" if self.quantize else None})
+
+    def _config(self, dims: dict[str, int]):
+        """A new shard's layout: float32 originals on disk and int8 copies in RAM when quantised."""
+        qe = self.qe
+        quantized = None
+        if self.quantize:
+            quantized = qe.ScalarQuantizationConfig(
+                qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned
+            )
+        originals = qe.Memory.Cold if self.quantize else None
+        return qe.EdgeConfig(
             vectors={
-                name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine)
+                name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine, memory=originals)
                 for name, size in dims.items()
             },
             sparse_vectors={SPARSE_CHANNEL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            quantization_config=quantized,  # every dense vector, also one added later (creative)
+            # Qdrant's defaults, but every core builds the graphs: `optimize` runs when an ingest has
+            # finished writing, and auto leaves one of 2 cores idle (index build 1.3x faster on 2)
+            hnsw_config=qe.HnswIndexConfig(
+                m=HNSW_M,
+                ef_construct=HNSW_EF_CONSTRUCT,
+                full_scan_threshold=10_000,
+                max_indexing_threads=os.cpu_count() or 0,
+            ),  # fmt: skip
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
         )
-        self.shard = qe.EdgeShard.create(str(self.path), config)
-        self.update_metadata({"dims": dims})
 
     def dims(self) -> dict[str, int] | None:
         return self.metadata().get("dims") if self.shard is not None else None
@@ -105,17 +156,23 @@ class EdgeStore(Store):
         return self.shard
 
     def _vector(self, value):
-        return self.qe.SparseVector(value.indices, value.values) if isinstance(value, SparseVec) else value
+        if isinstance(value, SparseVec):
+            return self.qe.SparseVector(value.indices, value.values)
+        # a numpy row converts element by element (4x slower than a list)
+        return value.tolist() if hasattr(value, "tolist") else value
 
     def upsert(self, points: list[PointData]) -> None:
         if not points:
             return
         qe = self.qe
-        self._require().update(
+        shard = self._require()
+        light, heavy = zip(*(_split(p.payload) for p in points), strict=True)
+        self.sidecar.replace({p.id: h for p, h in zip(points, heavy, strict=True)})  # first: see above
+        shard.update(
             qe.UpdateOperation.upsert_points(
                 [
-                    qe.Point(p.id, {k: self._vector(v) for k, v in p.vectors.items()}, p.payload)
-                    for p in points
+                    qe.Point(p.id, {k: self._vector(v) for k, v in p.vectors.items()}, payload)
+                    for p, payload in zip(points, light, strict=True)
                 ]
             )
         )
@@ -126,18 +183,17 @@ class EdgeStore(Store):
         return self.shard.retrieve(ids, with_payload=with_payload, with_vector=with_vector)
 
     def set_payload(self, point_id: str, payload: dict) -> None:
-        # Edge 0.9 has no set-payload operation: rewrite the point, keeping its vectors.
-        records = self._require().retrieve([point_id], with_payload=True, with_vector=True)
-        if not records:
+        if not self._require().retrieve([point_id], with_payload=False, with_vector=False):
             raise StoreError(f"no point {point_id}")
-        merged = {**(records[0].payload or {}), **payload}
-        self.shard.update(
-            self.qe.UpdateOperation.upsert_points([self.qe.Point(point_id, records[0].vector or {}, merged)])
-        )
+        light, heavy = _split(payload)
+        self.sidecar.update(point_id, heavy)
+        if light:
+            self.shard.update(self.qe.UpdateOperation.set_payload([point_id], light))
 
     def delete(self, ids: list[str]) -> None:
         if ids:
             self._require().update(self.qe.UpdateOperation.delete_points(ids))
+            self.sidecar.delete(ids)
 
     def _filter(self, where, with_vector: str | None = None):
         return build_filter(list(where), EdgeFilterParts(self.qe), with_vector)
@@ -177,8 +233,12 @@ class EdgeStore(Store):
                 schema = qe.TextIndexParams(
                     tokenizer=qe.TokenizerType.Word, lowercase=True, phrase_matching=True
                 )
-            else:
+            elif payload_links(name, kind):
                 schema = getattr(qe.PayloadSchemaType, INDEX_TYPES[kind])
+            elif kind == "integer":
+                schema = qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=False)
+            else:
+                schema = getattr(qe, INDEX_PARAMS[kind])(enable_hnsw=False)
             self._require().update(qe.UpdateOperation.create_field_index(name, schema))
         if todo:
             self.update_metadata({"indexes": {**done, **todo}})
@@ -207,29 +267,49 @@ class EdgeStore(Store):
         )
         return self.qe.Query.RecommendBestScore(examples, using=q.channel)
 
+    def _params(self, channel: str, exact: bool):
+        """Search parameters of a dense channel: rescored int8 search (ignored by a collection that
+        is not quantised), or exact float32 search; None for the sparse channel (always exact)."""
+        if channel == SPARSE_CHANNEL:
+            return None
+        qe = self.qe
+        if exact:
+            return qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
+        quantization = qe.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
+        return qe.SearchParams(hnsw_ef=self.hnsw_ef, quantization=quantization)
+
     def search(
-        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None
+        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False
     ) -> SearchResult:
         qe = self.qe
         shard = self._require()
         flt = self._filter(where)
         scoring = [self._query(q) for q in queries]
+        params = [self._params(q.channel, exact) for q in queries]
         if len(queries) == 1:
-            ranking = {"query": scoring[0]}
+            ranking = {"query": scoring[0], "params": params[0]}
         else:
             ranking = {
-                "prefetches": [qe.Prefetch(limit=prefetch_limit, query=s, filter=flt) for s in scoring],
+                "prefetches": [
+                    qe.Prefetch(limit=prefetch_limit, query=s, params=p, filter=flt)
+                    for s, p in zip(scoring, params, strict=True)
+                ],
                 "query": qe.Fusion.Rrf(k=rrf_k, weights=weights),
             }
         diverse_in = mmr_query(queries) if diversity else None
         if diverse_in is not None:
             pool = max(prefetch_limit, limit + offset)
             mmr = qe.Mmr(self._vector(diverse_in.vector), 1.0 - diversity, pool, using=diverse_in.channel)
-            ranking = {"prefetches": [qe.Prefetch(limit=pool, filter=flt, **ranking)], "query": mmr}
+            ranking = {
+                "prefetches": [qe.Prefetch(limit=pool, filter=flt, **ranking)],
+                "query": mmr,
+                "params": self._params(diverse_in.channel, exact),
+            }
         hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
         fused = qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
         singles = [
-            qe.QueryRequest(limit=prefetch_limit, query=s, with_payload=False, filter=flt) for s in scoring
+            qe.QueryRequest(limit=prefetch_limit, query=s, params=p, with_payload=False, filter=flt)
+            for s, p in zip(scoring, params, strict=True)
         ]
         results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
         return search_result(queries, results)
@@ -249,7 +329,12 @@ class EdgeStore(Store):
         if self.shard is not None:
             self.shard.flush()
 
+    def _add_sidecar(self, payloads: dict[str, dict], fields=None) -> None:
+        for pid, extra in self.sidecar.get(payloads, fields).items():
+            payloads[pid].update(extra)
+
     def close(self) -> None:
+        self.sidecar.close()
         if self.shard is not None:
             self.shard.flush()
             self.shard.close()
@@ -257,6 +342,12 @@ class EdgeStore(Store):
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _split(payload: dict) -> tuple[dict, dict]:
+    """(what Qdrant keeps, what the sidecar keeps) of a payload."""
+    heavy = {k: v for k, v in payload.items() if k in SIDECAR_FIELDS}
+    return ({k: v for k, v in payload.items() if k not in SIDECAR_FIELDS} if heavy else payload), heavy
 
 
 def _lock_folder(db: Path):
