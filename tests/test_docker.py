@@ -4,6 +4,7 @@ is complete, the image runs as a non-root user."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -119,3 +120,26 @@ def test_cluster_profile_runs_ingest_on_a_dask_scheduler_and_scalable_workers():
     assert "dask-scheduler" in services["api-cluster"]["depends_on"]
     assert Settings(cluster="tcp://dask-scheduler:8786").cluster == "tcp://dask-scheduler:8786"
     assert shutil.which("dask", path=str(Path(sys.executable).parent))  # the CLI the services run
+
+
+def test_remote_workers_get_the_worker_settings_local_clusters_get():
+    """The dask-worker service points DASK_CONFIG at the file engine/executors/dask.py applies to
+    `local` workers; a process reading it spawns workers without MALLOC_TRIM_THRESHOLD_."""
+    import subprocess
+
+    from engine.executors.dask import WORKER_CONFIG_FILE
+
+    env = COMPOSE["services"]["dask-worker"]["environment"]
+    assert env["DASK_CONFIG"] == "/app/" + WORKER_CONFIG_FILE.relative_to(ROOT).as_posix()
+    assert env["ADSEARCH_CLIP_MODEL"]  # the shared settings are kept, not replaced
+    probe = (
+        "import dask, distributed; from distributed.nanny import _get_env_variables; "
+        "print(sorted(_get_env_variables('distributed.nanny.pre-spawn-environ')), "
+        "dask.config.get('distributed.worker.profile.enabled'))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env={**clean, "DASK_CONFIG": str(WORKER_CONFIG_FILE)},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "MALLOC_TRIM_THRESHOLD_" not in out and "OMP_NUM_THREADS" in out and out.strip().endswith("False")

@@ -15,8 +15,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import dask
+import yaml
 
 from engine.errors import AdsearchError
 from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
@@ -25,15 +27,23 @@ from engine.sources import read_bytes
 
 log = logging.getLogger(__name__)
 
-# Dask settings for the workers of a `local` cluster (docker/compose.yaml sets the same ones as
-# environment variables for remote workers). Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every
-# worker: with OCR and encoding in one process, glibc then returns and re-faults memory on every
-# file (~30x the page faults, 10 % of the CPU in the kernel: docs/decisions.md); None unsets it. The
-# statistical profiler samples the task thread every 10 ms and is not needed here.
-WORKER_CONFIG = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    "distributed.worker.profile.enabled": False,
-}
+# Dask settings for our workers (why: in the file); applied to a `local` cluster's workers.
+WORKER_CONFIG_FILE = Path(__file__).with_name("dask-workers.yaml")
+
+
+def worker_config() -> dict[str, object]:
+    """WORKER_CONFIG_FILE as dotted keys, for dask.config.set."""
+
+    def flat(tree: dict, prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    return flat(yaml.safe_load(WORKER_CONFIG_FILE.read_text()))
 
 
 class ClusterError(AdsearchError):
@@ -54,7 +64,7 @@ class DaskExecutor(Executor):
         try:
             if address == "local" or address.startswith("local:"):
                 workers = int(address.partition(":")[2] or settings.workers)
-                with dask.config.set(WORKER_CONFIG):
+                with dask.config.set(worker_config()):
                     self._cluster = LocalCluster(
                         n_workers=workers,
                         threads_per_worker=1,

@@ -353,6 +353,19 @@ def plain_vectors(vectors: dict | None) -> dict[str, list[float] | SparseVec]:
     return out
 
 
+def search_params(api, channel: str, exact: bool, oversampling: float, hnsw_ef: int | None):
+    """Search parameters of a dense channel, built with `api` (the qdrant_edge module or
+    qdrant_client.models: same class and argument names): rescored int8 search (ignored by a
+    collection that is not quantised), or exact float32 search; None for the sparse channel (always
+    exact)."""
+    if channel == SPARSE_CHANNEL:
+        return None
+    if exact:
+        return api.SearchParams(exact=True, quantization=api.QuantizationSearchParams(ignore=True))
+    quantization = api.QuantizationSearchParams(rescore=True, oversampling=oversampling)
+    return api.SearchParams(hnsw_ef=hnsw_ef, quantization=quantization)
+
+
 def scored_hits(points) -> list[ScoredHit]:
     """A backend's scored points as ScoredHit."""
     return [ScoredHit(str(p.id), float(p.score), dict(p.payload) if p.payload else None) for p in points]

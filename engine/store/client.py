@@ -26,6 +26,7 @@ from engine.store.base import (
     missing_vectors,
     mmr_query,
     payload_links,
+    search_params,
     search_result,
 )
 
@@ -249,14 +250,7 @@ class ClientStore(Store):
         return m.RecommendQuery(recommend=examples)
 
     def _params(self, channel: str, exact: bool):
-        """As EdgeStore._params: rescored int8 search, or exact float32 search; None for sparse."""
-        if channel == SPARSE_CHANNEL:
-            return None
-        m = self.models
-        if exact:
-            return m.SearchParams(exact=True, quantization=m.QuantizationSearchParams(ignore=True))
-        quantization = m.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
-        return m.SearchParams(hnsw_ef=self.hnsw_ef, quantization=quantization)
+        return search_params(self.models, channel, exact, self.oversampling, self.hnsw_ef)
 
     def search(
         self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False

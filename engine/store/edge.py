@@ -30,6 +30,7 @@ from engine.store.base import (
     missing_vectors,
     mmr_query,
     payload_links,
+    search_params,
     search_result,
 )
 from engine.store.sidecar import Sidecar
@@ -268,15 +269,7 @@ class EdgeStore(Store):
         return self.qe.Query.RecommendBestScore(examples, using=q.channel)
 
     def _params(self, channel: str, exact: bool):
-        """Search parameters of a dense channel: rescored int8 search (ignored by a collection that
-        is not quantised), or exact float32 search; None for the sparse channel (always exact)."""
-        if channel == SPARSE_CHANNEL:
-            return None
-        qe = self.qe
-        if exact:
-            return qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
-        quantization = qe.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
-        return qe.SearchParams(hnsw_ef=self.hnsw_ef, quantization=quantization)
+        return search_params(self.qe, channel, exact, self.oversampling, self.hnsw_ef)
 
     def search(
         self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False
