@@ -33,8 +33,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, probe_query: str, db: Path = DB) -> tuple[subprocess.Popen, float]:
-    """Start `adsearch serve` on a store (default ads377); return it once it answers, with its startup time."""
+def start_server(
+    port: int, probe_query: str, db: Path = DB, timeout_s: float = 120.0
+) -> tuple[subprocess.Popen, float]:
+    """Start `adsearch serve` on a store (default ads377); return it once it answers (within
+    `timeout_s`), with its startup time."""
     env = {
         **os.environ,
         "ADSEARCH_DB": str(db),
@@ -52,7 +55,7 @@ def start_server(port: int, probe_query: str, db: Path = DB) -> tuple[subprocess
                 http.get("/api/search", params={"q": probe_query, "k": 10}).raise_for_status()
                 return server, time.perf_counter() - started
             except httpx.TransportError:
-                if server.poll() is not None or time.perf_counter() - started > 120:
+                if server.poll() is not None or time.perf_counter() - started > timeout_s:
                     server.kill()
                     raise SystemExit("adsearch serve did not start") from None
                 time.sleep(0.1)
@@ -65,19 +68,25 @@ def rss_mib(pid: int) -> dict[str, float]:
     return {k: round(int(fields[f].split()[0]) / 1024, 1) for k, f in (("rss", "VmRSS"), ("peak", "VmHWM"))}
 
 
+def search_times(port: int, queries: list[str], warmup: list[str], timeout_s: float = 60.0) -> list[float]:
+    """Each query's `GET /api/search` time in ms on the server at `port`, after the warm-up queries."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout_s) as http:
+        for q in warmup:
+            http.get("/api/search", params={"q": q, "k": 10})
+        ms = []
+        for q in queries:
+            start = time.perf_counter()
+            http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
+            ms.append((time.perf_counter() - start) * 1000)
+    return ms
+
+
 def time_http(queries: list[str], warmup: list[str], db: Path = DB) -> dict:
     """`adsearch serve` on `db`: startup to first answer, then each query's HTTP time and the RSS after."""
     port = free_port()
     server, startup_s = start_server(port, warmup[0], db)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            for q in warmup:
-                http.get("/api/search", params={"q": q, "k": 10})
-            ms = []
-            for q in queries:
-                start = time.perf_counter()
-                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
-                ms.append((time.perf_counter() - start) * 1000)
+        ms = search_times(port, queries, warmup)
         memory = rss_mib(server.pid)
     finally:
         server.terminate()

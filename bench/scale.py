@@ -534,38 +534,14 @@ def _float32_params(store):
 
 
 def time_http(db: Path, queries: list[str], warmup: list[str]) -> dict:
-    """`adsearch serve` on the store: startup to first answer, each query's HTTP time, its memory."""
-    import httpx
-
-    from bench.api import free_port
-    from bench.ingest import random_vit_b_32
+    """`adsearch serve` on the store: startup to first answer (opening a 1M store takes a while),
+    each query's HTTP time, its memory."""
+    from bench.api import free_port, search_times, start_server
 
     port = free_port()
-    env = {**os.environ, "ADSEARCH_DB": str(db), "ADSEARCH_CLIP_MODEL": str(random_vit_b_32()),
-           "HF_HUB_OFFLINE": "1"}  # fmt: skip
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server, startup_s = start_server(port, warmup[0], db, timeout_s=1800)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-            while True:
-                try:
-                    http.get("/api/search", params={"q": warmup[0], "k": 10}).raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if server.poll() is not None or time.perf_counter() - started > 1800:
-                        raise SystemExit("adsearch serve did not start") from None
-                    time.sleep(0.2)
-            startup_s = time.perf_counter() - started
-            for q in warmup:
-                http.get("/api/search", params={"q": q, "k": 10})
-            ms = []
-            for q in queries:
-                t0 = time.perf_counter()
-                http.get("/api/search", params={"q": q, "k": 10}).raise_for_status()
-                ms.append((time.perf_counter() - t0) * 1000)
+        ms = search_times(port, queries, warmup, timeout_s=120)
         memory = proc_status(server.pid)
     finally:
         server.terminate()
