@@ -169,11 +169,15 @@ class Ingestor:
         self._done = 0
         self.ocr = usable_ocr(settings.ocr_settings())
         self.facts: ModelFacts | None = None  # known once the executor is up (run)
-        self.pipeline: dict = {}
         self.report = IngestReport()
         self._paths_by_id: dict[str, list[str]] = {}
         self.metadata = metadata
         self._metadata_by_id: dict[str, dict] = {}  # metadata of the points processed in this run
+
+    @property
+    def pipeline(self) -> dict:
+        """The pipeline record of the models this run encodes with (known once `run` has begun)."""
+        return self.facts.pipeline
 
     def run(self, paths: Iterable[str | Path]) -> IngestReport:
         """Ingest every image under `paths`; per-file problems are reported, never raised."""
@@ -184,7 +188,6 @@ class Ingestor:
             fields = self._fields()  # refuses a metadata file at odds with the collection, before any write
         with make_executor(self.settings, self._encoders, self.ocr) as executor:
             self.facts = executor.facts()
-            self.pipeline = self.facts.pipeline
             with self.hooks.writing():
                 self.store.ensure_collection(collection_dims(self.settings, self.facts, self.store))
                 self._record_metadata(fields)

@@ -81,10 +81,10 @@ class DaskExecutor(Executor):
             raise ClusterError(f"cannot use the Dask cluster at {settings.cluster}: {exc}") from None
         self.threads = sum(self.client.nthreads().values())
         log.info("ingesting on %s: %d worker threads", address, self.threads)
-        self._facts = self._worker_facts(connect_timeout)
+        self._facts = self._worker_facts()
         self.signature = self._facts.pipeline["signature"]
 
-    def _worker_facts(self, timeout: float) -> ModelFacts:
+    def _worker_facts(self) -> ModelFacts:
         """The models as a worker loads them (it keeps them for its tasks): this machine loads none."""
         try:
             return self.client.submit(worker_facts, self._settings_json, pure=False).result()
