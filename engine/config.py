@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="OCR processes")
     batch_size: int = Field(16, ge=1, le=1024, description="images per encoding/upsert batch")
+    max_file_bytes: int = Field(
+        100 * 2**20, ge=1, description="larger files (and URLs) are refused before they are read"
+    )
+    url_schemes: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("file", "s3", "gs", "http", "https"),
+        description="URL schemes a source may use (comma-separated); local paths are always allowed",
+    )
+    url_timeout: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False, description="seconds per URL fetch")
     max_image_pixels: int = Field(
         120_000_000, ge=1, description="larger images are refused as decompression bombs"
     )
@@ -188,6 +196,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_readers(cls, value):
         return parse_readers(value)
+
+    @field_validator("url_schemes", mode="before")
+    @classmethod
+    def _split_schemes(cls, value):
+        names = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(dict.fromkeys(n.strip().lower().removesuffix("://") for n in names if n.strip()))
 
     @field_validator("ocr_scales")
     @classmethod

@@ -7,6 +7,8 @@ configuration is not available (the image channel without CLIP weights, unless -
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 from engine.config import Settings
 
 PIPELINE_SAMPLE = 10_000  # points read to summarise which pipeline made them
+FILES_SHOWN = 5  # images named in the line about vanished or changed originals
 
 
 @dataclass
@@ -135,6 +138,7 @@ def _check_store(settings: Settings, encoders, report: Diagnosis) -> None:
             return
         report.add("ok", "store", f"{where}: collection '{settings.collection}', {store.count()} images")
         _check_pipelines(store, settings, encoders, report)
+        _check_files(store, settings, report)
 
 
 def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> None:
@@ -153,3 +157,56 @@ def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> 
     status = "ok" if not stale else "off"
     hint = f"; {stale} made by an older pipeline: `adsearch ingest` again updates them" if stale else ""
     report.add(status, "pipeline", ", ".join(parts) + hint)
+
+
+def original_problem(payload: dict, image_id: str, db: Path) -> str | None:
+    """Why none of an image's paths can serve its original (the first path's reason), or None. A
+    quick check (kind and size of each file; the server also checks the sha256 before serving)."""
+    from engine.sources import display, is_remote, kept_original, local_names
+
+    reasons = []
+    for path in payload.get("paths") or []:
+        if is_remote(path):
+            names = [str(kept_original(db, image_id))]
+        else:
+            names = local_names(path.split("://", 1)[1] if "://" in path else path)
+        reason = _file_problem(names, payload.get("bytes"))
+        if reason is None:
+            return None
+        reasons.append(f"{display(path)}: {reason}")
+    return reasons[0] if reasons else "no path stored"
+
+
+def _file_problem(names: list[str], size: int | None) -> str | None:
+    for name in names:
+        try:
+            info = os.lstat(name)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            return "no longer a regular file (a link, FIFO or device now)"
+        return (
+            None
+            if info.st_size == size
+            else f"changed since it was ingested ({info.st_size} bytes, was {size})"
+        )
+    return "no longer there"
+
+
+def _check_files(store, settings: Settings, report: Diagnosis) -> None:
+    """Images whose original file vanished or changed: the web UI cannot show them (404)."""
+    db = Path(settings.db).resolve()
+    problems, checked = [], 0
+    for image_id, payload in store.scroll(batch=1024, fields=["paths", "bytes"]):
+        checked += 1
+        reason = original_problem(payload, image_id, db)
+        if reason:
+            problems.append(f"{image_id} {reason}")
+    if not problems:
+        report.add("ok", "files", f"the original file of each of the {checked} images is in place")
+        return
+    shown = "; ".join(problems[:FILES_SHOWN]) + (
+        f"; ... {len(problems) - FILES_SHOWN} more" if len(problems) > FILES_SHOWN else ""
+    )
+    report.add("off", "files", f"{len(problems)} of {checked} images' original files vanished or changed "
+               f"(not served; ingest again or delete them): {shown}")  # fmt: skip

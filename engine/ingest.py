@@ -34,7 +34,18 @@ from engine.filters import BUILTIN_FIELDS
 from engine.images import AnalysedImage
 from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
 from engine.ocr import usable_ocr
-from engine.sources import Source, discover_sources, modified, read_bytes, stored_path
+from engine.sources import (
+    Source,
+    SourcePolicy,
+    discover_sources,
+    display,
+    is_remote,
+    kept_original,
+    modified,
+    read_bytes,
+    stored_path,
+    write_atomically,
+)
 from engine.store import PointData, Store, point_id
 from ocr_text import OcrResult, OcrSettings, OcrWord, tesseract_version
 
@@ -168,6 +179,7 @@ class Ingestor:
         self.hooks = hooks or IngestHooks()
         self._done = 0
         self.ocr = usable_ocr(settings.ocr_settings())
+        self.policy = SourcePolicy.of(settings)
         self.facts: ModelFacts | None = None  # known once the executor is up (run)
         self.report = IngestReport()
         self._paths_by_id: dict[str, list[str]] = {}
@@ -193,7 +205,7 @@ class Ingestor:
                 self._record_metadata(fields)
             for where, reason in self.metadata.problems if self.metadata else []:
                 self._skip_row(where, reason)
-            files = list(discover_sources(list(paths)))
+            files = list(discover_sources(list(paths), self.policy))
             self.report.found = len(files)
             self._bar = tqdm(total=len(files), unit="img", disable=not self.progress, dynamic_ncols=True)
             self._process(executor, self._pending(files))
@@ -212,10 +224,11 @@ class Ingestor:
         self.report.metadata_skipped.append((where, reason))
         self.on_error(where, reason)
 
-    def _fail(self, path: Path | str, reason: str) -> None:
-        self.report.failed.append((str(path), reason))
-        self.on_error(str(path), reason)
-        self._advance(1)
+    def _fail(self, path: Path | str, reason: str, files: int = 1) -> None:
+        where = display(path)
+        self.report.failed.append((where, reason))
+        self.on_error(where, reason)
+        self._advance(files)
 
     def _advance(self, files: int) -> None:
         """`files` more are finished (written, skipped, failed or cancelled)."""
@@ -238,14 +251,19 @@ class Ingestor:
         """Hash files; skip those stored with this pipeline (adding new paths and fields); return the rest."""
         hashed: list[tuple[Pending, dict]] = []
         for found in files:
+            if found.error:
+                self._fail(found.location, found.error)
+                continue
             try:
-                data = read_bytes(found.location)
+                data = read_bytes(found.location, self.policy)
                 mtime = modified(found.location)
             except OSError as exc:
                 self._fail(found.location, f"cannot read file ({exc.strerror or exc})")
                 continue
             sha = hashlib.sha256(data).hexdigest()
             item = Pending(found.location, sha, len(data), folder=found.folder, file_date=_file_date(mtime))
+            if is_remote(found.location):
+                item.data = data
             hashed.append((item, self.metadata.for_file(found.relative, sha) if self.metadata else {}))
         with self.hooks.writing():
             return self._split_stored(hashed)
@@ -264,6 +282,7 @@ class Ingestor:
                 self._advance(1)
             elif payload and self._up_to_date(payload):
                 self._update_stored(pid, payload, item, path, metadata)
+                self._keep_copy(pid, item)  # stored before copies were kept
                 self._advance(1)
             else:
                 known = payload.get("paths", []) if payload else []
@@ -363,11 +382,46 @@ class Ingestor:
         start = time.perf_counter()
         with self.hooks.writing():
             kept = [p for p in points if not (self.hooks.cancelled and self.hooks.cancelled(p.id))]
-            self.store.upsert(kept)
+            refused = self._upsert(kept)
         self.report.upsert_seconds += time.perf_counter() - start
-        self.report.ingested += len(kept)
+        written = {p.id for p in kept} - {p.id for p, _ in refused}
+        for item, _ in batch:
+            if point_id(item.sha256) in written:
+                self._keep_copy(point_id(item.sha256), item)
+        self.report.ingested += len(kept) - len(refused)
         self.report.cancelled += len(points) - len(kept)
-        self._advance(len(points))
+        self._advance(len(points) - len(refused))
+        for point, reason in refused:
+            self._fail(self._paths_by_id[point.id][-1], f"not stored ({reason})")
+
+    def _keep_copy(self, pid: str, item: Pending) -> None:
+        """A remote image's bytes kept in <db>/originals (engine.sources.kept_original), so showing it
+        never makes the server fetch a URL; they are the hashed bytes, so the copy matches its sha256."""
+        if item.data is not None:
+            target = kept_original(self.settings.db, pid)
+            if not target.exists():
+                write_atomically(target, item.data)
+            item.data = None
+
+    def _upsert(self, points: list[PointData]) -> list[tuple[PointData, str]]:
+        """Write a batch; if the store refuses it, each point alone, so one point the store cannot
+        take fails by itself. The points refused, with the reason; raises if the store took none."""
+        try:
+            self.store.upsert(points)
+            return []
+        except (ValueError, TypeError) as exc:
+            if len(points) == 1:
+                raise
+            log.warning("the store refused a batch (%s); writing its points one by one", exc)
+        refused = []
+        for point in points:
+            try:
+                self.store.upsert([point])
+            except (ValueError, TypeError) as exc:
+                refused.append((point, f"{type(exc).__name__}: {exc}"))
+        if len(refused) == len(points):
+            raise ValueError(f"the store refused every point of a batch: {refused[0][1]}")
+        return refused
 
     def _payload(self, item: Pending, analysed: AnalysedImage, pid: str, now: str) -> dict:
         """The whole payload of a (re)processed point: what ingest computes, the built-ins, the

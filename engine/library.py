@@ -6,6 +6,10 @@ collection needs beyond search: stored images and their OCR, thumbnails, uploads
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import io
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -15,14 +19,23 @@ from PIL import Image
 
 from engine.config import CHANNELS, TUNABLE, TUNED_FUSION, Settings
 from engine.creative import CREATIVE_CHANNEL, THRESHOLD
-from engine.errors import NotFound, SearchError, UsageError
+from engine.errors import NotFound, SearchError
 from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
 from engine.images import decode_image
 from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
 from engine.metadata import MetadataTable
 from engine.search import Searcher, SearchResponse
-from engine.sources import is_url, read_bytes
+from engine.sources import (
+    SourcePolicy,
+    display,
+    is_remote,
+    is_url,
+    kept_original,
+    local_names,
+    read_bytes,
+    write_atomically,
+)
 from engine.store import ChannelQuery, Store, open_store
 
 THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
@@ -162,41 +175,48 @@ class Library:
             raise NotFound(f"no image with id {image_id}")
         return payload
 
-    def original(self, image_id: str) -> Path:
-        """The first of the image's paths that still exists on disk; an image stored under a URL
-        (engine.sources) is fetched through its filesystem once and kept in <db>/originals."""
-        paths = self.get(image_id).get("paths", [])
-        for path in paths:
-            if not is_url(path) and Path(path).is_file():
-                return Path(path)
-        for url in filter(is_url, paths):
-            cached = self.data_dir / "originals" / image_id
-            if cached.is_file():
-                return cached
+    def original(self, image_id: str) -> bytes:
+        """The image's bytes as ingested: from the first of its paths that is still a regular file
+        (not a link, FIFO or device) with the stored size and sha256; for a URL, the copy kept in
+        <db>/originals at ingest (a request never makes the server fetch a URL), checked alike.
+        NotFound saying why for each path when none is."""
+        payload = self.get(image_id)
+        reasons = []
+        for path in payload.get("paths", []):
             try:
-                data = read_bytes(url)
-            except (OSError, UsageError):
-                continue
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            part = cached.with_suffix(".part")
-            part.write_bytes(data)
-            part.replace(cached)
-            return cached
-        raise NotFound(f"the original file of image {image_id} is no longer on disk or at its URL")
+                return self._original_at(path, payload, image_id)
+            except OSError as exc:
+                reasons.append(f"{display(path)}: {exc.strerror or exc}")
+        why = "; ".join(reasons) or "no path stored"
+        raise NotFound(f"the original file of image {image_id} is not available ({why})")
+
+    def _original_at(self, path: str, payload: dict, image_id: str) -> bytes:
+        policy = SourcePolicy.of(self.settings).capped(payload.get("bytes") or 0)
+        if is_remote(path):  # never fetched on a reader's request
+            try:
+                data = read_bytes(kept_original(self.data_dir, image_id), policy, follow_links=False)
+            except FileNotFoundError:
+                raise OSError(errno.ENOENT, "no copy kept: ingest its source again to keep one") from None
+            return _as_ingested(data, payload)
+        local = path.split("://", 1)[1] if is_url(path) else path
+        *others, last = local_names(local)
+        for name in others:  # the stored name as it is, then unescaped (sources.portable_name)
+            with contextlib.suppress(FileNotFoundError):
+                return _as_ingested(read_bytes(name, policy, follow_links=False), payload)
+        return _as_ingested(read_bytes(last, policy, follow_links=False), payload)
 
     def thumbnail(self, image_id: str, size: int = 256) -> Path:
         """A JPEG thumbnail at most `size` px on its long side (rounded up to one of THUMBNAIL_SIZES,
-        so a client cannot fill the cache with every size), made once and cached on disk."""
+        so a client cannot fill the cache with every size), made once from the verified original and
+        cached on disk; concurrent requests each write a temporary file of their own."""
         size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
         target = self.thumbnail_dir / f"{image_id}-{size}.jpg"
         if not target.exists():
-            decoded = decode_image(self.original(image_id).read_bytes(), self.settings.max_image_pixels)
-            image = decoded.image
+            image = decode_image(self.original(image_id), self.settings.max_image_pixels).image
             image.thumbnail((size, size), Image.Resampling.LANCZOS)
-            self.thumbnail_dir.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            image.save(tmp, "JPEG", quality=85)
-            tmp.replace(target)
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=85)
+            write_atomically(target, out.getvalue())
         return target
 
     # ------------------------------------------------------------------ writes
@@ -238,7 +258,7 @@ class Library:
             removed = self.jobs.release(candidates)
             for thumb in self.thumbnail_dir.glob(f"{image_id}-*.jpg"):
                 thumb.unlink(missing_ok=True)
-            (self.data_dir / "originals" / image_id).unlink(missing_ok=True)  # a URL's cached copy
+            kept_original(self.data_dir, image_id).unlink(missing_ok=True)  # a URL image's copy
             self.invalidate_caches()
         return {"id": image_id, "deleted": payload is not None, "files_removed": removed,
                 "cancelled_uploads": cancelled}  # fmt: skip
@@ -357,6 +377,13 @@ class Library:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _as_ingested(data: bytes, payload: dict) -> bytes:
+    """`data` when it is the image's ingested bytes (size and sha256); OSError otherwise."""
+    if len(data) != payload.get("bytes") or hashlib.sha256(data).hexdigest() != payload.get("sha256"):
+        raise OSError(errno.EBADMSG, "changed since it was ingested (sha256 differs): not served")
+    return data
 
 
 def _ordered(counter: Counter, labels: list[str]) -> dict[str, int]:

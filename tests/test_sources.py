@@ -16,7 +16,10 @@ from api import create_app
 from engine.cli import main
 from engine.errors import UsageError
 from engine.library import Library
-from engine.sources import discover_sources, read_bytes
+from engine.sources import DEFAULT_POLICY, SourcePolicy, discover_sources, read_bytes
+
+# fsspec's in-memory filesystem stands in for object storage: allowed here as a remote scheme
+MEMORY = SourcePolicy((*DEFAULT_POLICY.schemes, "memory"))
 
 
 @pytest.fixture()
@@ -35,22 +38,28 @@ def bucket(sample_dir, truth):
 
 @pytest.fixture()
 def library(tmp_path, settings, encoders):
-    with Library(settings.with_overrides(db=tmp_path / "db"), encoders=encoders) as lib:
+    with Library(
+        settings.with_overrides(db=tmp_path / "db", url_schemes=MEMORY.schemes), encoders=encoders
+    ) as lib:
         yield lib
 
 
 def test_discovery_of_a_prefix_and_of_a_list_file(bucket):
     fs, root, ads = bucket
-    found = list(discover_sources([f"memory://{root}/ads"]))
+    with pytest.raises(UsageError, match="'memory' is not allowed"):
+        list(discover_sources([f"memory://{root}/ads"]))  # not in the default allow-list
+    found = list(discover_sources([f"memory://{root}/ads"], MEMORY))
     assert len(found) == 6 and all(s.location.startswith(f"memory://{root}/ads/") for s in found)
     assert sorted(s.folder for s in found) == [".", ".", ".", ".", "sub", "sub"]
     urls = [s.location for s in found[:2]]
     fs.pipe(f"{root}/list.txt", ("# two ads\n" + "\n".join(urls) + "\n\n").encode())
-    listed = list(discover_sources([f"memory://{root}/list.txt"]))
+    listed = list(discover_sources([f"memory://{root}/list.txt"], MEMORY))
     assert [s.location for s in listed] == urls
-    assert read_bytes(urls[0]) == fs.cat_file(urls[0].removeprefix("memory://"))
+    assert read_bytes(urls[0], MEMORY) == fs.cat_file(urls[0].removeprefix("memory://"))
     with pytest.raises(OSError):
-        read_bytes(f"memory://{root}/missing.png")
+        read_bytes(f"memory://{root}/missing.png", MEMORY)
+    with pytest.raises(OSError, match="not allowed"):
+        read_bytes(urls[0])
     with pytest.raises(UsageError, match="nosuchproto"):
         list(discover_sources(["nosuchproto://bucket/ads"]))
 
@@ -69,13 +78,13 @@ def test_ingest_from_a_url_stores_urls_and_finds_the_same_bytes_again(bucket, li
 
     again = library.ingest([f"memory://{root}/ads"])
     assert (again.ingested, again.unchanged) == (0, 6)
-    # the same bytes from a local copy, listed in a list file beside a missing URL: one new path,
-    # one failure line, nothing re-processed
+    # the same bytes from a local copy, listed in a local list file beside a missing URL: one new
+    # path, one failure line, nothing re-processed
     local = tmp_path / "copy.png"
     shutil.copy(sample_dir / ads[0]["file"], local)
-    fs.pipe(f"{root}/list.txt", f"file://{local}\nmemory://{root}/gone.png\n".encode())
+    (tmp_path / "list.txt").write_text(f"file://{local}\nmemory://{root}/gone.png\n")
     failures.clear()
-    listed = library.ingest([f"memory://{root}/list.txt"], on_error=failures.__setitem__)
+    listed = library.ingest([f"file://{tmp_path}/list.txt"], on_error=failures.__setitem__)
     assert (listed.ingested, listed.new_paths) == (0, 1)
     assert (
         list(failures) == [f"memory://{root}/gone.png"]
@@ -83,6 +92,15 @@ def test_ingest_from_a_url_stores_urls_and_finds_the_same_bytes_again(bucket, li
     )
     hit = library.search(ads[0]["brand"], mode="keyword", k=1).hits[0]
     assert f"file://{local}" in hit.paths
+    # a list on a remote host may not pull in local files, whatever their bytes
+    secret = tmp_path / "secret.png"
+    shutil.copy(sample_dir / ads[1]["file"], secret)
+    fs.pipe(f"{root}/remote.txt", f"file://{secret}\n{secret}\n".encode())
+    failures.clear()
+    remote = library.ingest([f"memory://{root}/remote.txt"], on_error=failures.__setitem__)
+    assert (remote.ingested, remote.new_paths, len(remote.failed)) == (0, 0, 2)
+    assert all("may not name a local file" in reason for reason in failures.values())
+    assert not any(str(secret) in p for _, pl in library.store.scroll(fields=["paths"]) for p in pl["paths"])
 
 
 def test_the_web_ui_serves_a_url_image_through_its_filesystem(bucket, library):
@@ -94,7 +112,7 @@ def test_the_web_ui_serves_a_url_image_through_its_filesystem(bucket, library):
     with serve(create_app(library)) as port:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/api/images/{image_id}/file").content == original
-        fs.rm(url.removeprefix("memory://"))  # gone from the bucket: the cached copy still serves
+        fs.rm(url.removeprefix("memory://"))  # gone from the bucket: the copy kept at ingest serves
         assert httpx.get(f"{base}/api/images/{image_id}/file").content == original
         thumbnail = httpx.get(f"{base}/api/images/{image_id}/thumbnail")
         assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from engine.creative import CREATIVE_CHANNEL, creative_vector
 from engine.images import AnalysedImage
+from engine.sources import SourcePolicy, read_bytes
 from ocr_text import OcrResult
 
 
@@ -24,6 +26,7 @@ class Pending:
     folder: str = "."
     file_date: str = ""
     keep: dict = field(default_factory=dict)  # payload keys of the stored point that ingest does not write
+    data: bytes | None = None  # a remote URL's bytes as hashed: read once, kept with the point
 
 
 @dataclass
@@ -71,6 +74,15 @@ class Executor(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def read_checked(location: str | Path, sha256: str, policy: SourcePolicy) -> bytes:
+    """A file's bytes read again for processing, refused (OSError) unless they are the bytes the
+    triage hashed: what is stored is always what was hashed, even if the file changed meanwhile."""
+    data = read_bytes(location, policy)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise OSError("the file changed while it was being ingested; run ingest again")
+    return data
 
 
 def encode_images(encoders, analysed: list[AnalysedImage]) -> tuple[list[dict], float]:

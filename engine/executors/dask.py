@@ -21,9 +21,17 @@ import dask
 import yaml
 
 from engine.errors import AdsearchError
-from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
+from engine.executors.base import (
+    Executor,
+    ModelFacts,
+    Outcome,
+    Pending,
+    Processed,
+    encode_images,
+    read_checked,
+)
 from engine.images import ImageError, analyse_image
-from engine.sources import read_bytes
+from engine.sources import SourcePolicy
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +127,7 @@ class DaskExecutor(Executor):
 
     def _submit(self, item: Pending, items: dict):
         future = self.client.submit(
-            process_file, str(item.path), item.known_ocr, self._settings_json, pure=False
+            process_file, str(item.path), item.sha256, item.known_ocr, self._settings_json, pure=False
         )
         items[future.key] = item
         return future
@@ -166,6 +174,7 @@ class _WorkerModels:
     encoders: object
     facts: ModelFacts
     max_pixels: int
+    policy: SourcePolicy
 
 
 _models: dict[str, _WorkerModels] = {}
@@ -185,7 +194,9 @@ def _worker_models(settings_json: str) -> _WorkerModels:
             ocr = usable_ocr(settings.ocr_settings())
             encoders = load_encoders(settings, quiet=True)
             facts = model_facts(ocr, encoders)
-            _models[settings_json] = _WorkerModels(ocr, encoders, facts, settings.max_image_pixels)
+            _models[settings_json] = _WorkerModels(
+                ocr, encoders, facts, settings.max_image_pixels, SourcePolicy.of(settings)
+            )
         return _models[settings_json]
 
 
@@ -194,12 +205,13 @@ def worker_facts(settings_json: str) -> ModelFacts:
     return _worker_models(settings_json).facts
 
 
-def process_file(path: str, known_ocr, settings_json: str) -> Outcome:
+def process_file(path: str, sha256: str, known_ocr, settings_json: str) -> Outcome:
     """One task: read, decode, OCR (unless `known_ocr`) and encode one file. A file that cannot be
     read or decoded is an outcome (its reason), not a task error: nothing to retry or log there."""
     models = _worker_models(settings_json)
     try:
-        analysed = analyse_image(read_bytes(path), models.ocr, models.max_pixels, known_ocr)
+        data = read_checked(path, sha256, models.policy)
+        analysed = analyse_image(data, models.ocr, models.max_pixels, known_ocr)
     except ImageError as exc:
         return str(exc)
     except OSError as exc:

@@ -8,9 +8,17 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
+from engine.executors.base import (
+    Executor,
+    ModelFacts,
+    Outcome,
+    Pending,
+    Processed,
+    encode_images,
+    read_checked,
+)
 from engine.images import AnalysedImage, ImageError, analyse_image
-from engine.sources import read_bytes
+from engine.sources import SourcePolicy
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,7 @@ class LocalExecutor(Executor):
         self.ocr = ocr
         self._facts = model_facts(ocr, encoders)
         self.signature = self._facts.pipeline["signature"]
+        self.policy = SourcePolicy.of(settings)
         self._pool = self._new_pool()
 
     def facts(self) -> ModelFacts:
@@ -54,7 +63,7 @@ class LocalExecutor(Executor):
                 if item is None:
                     break
                 try:
-                    data = read_bytes(item.path)
+                    data = item.data or read_checked(item.path, item.sha256, self.policy)
                 except OSError as exc:
                     yield item, f"cannot read file ({exc.strerror or exc})"
                     continue
