@@ -9,6 +9,11 @@ architecture, random weights), driven from this process on the same machine over
    for `--seconds`, whatever the answers; served (200), shed (503, with Retry-After) and errors
    (timeout 10 s) are counted apart. Meanwhile a prober sends GET /health every 200 ms.
 3. Memory: the server's RSS before phase 1, before and right after the burst, and after 10 s of rest.
+4. "slow_bodies": the same closed loop with as many clients as the admission limit, for
+   `--slow-seconds`, first alone, then beside twice that many raw sockets that send `POST /api/search`
+   headers with `Content-Length: 1000` and then one byte every few seconds (issue 21: they used to
+   hold every admission slot). Served rates side by side, what the slow sockets were answered, and
+   /health/ready probes.
 
     .venv/bin/python -m bench.load [--clients 16] [--seconds 60] [--overload-factor 2]
                                    [--rate R] [--max-concurrent-requests N]
@@ -23,6 +28,8 @@ import argparse
 import asyncio
 import json
 import os
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -328,6 +335,65 @@ def overload_phase(server_pid: int, port: int, queries: list[str], rate: float, 
     }
 
 
+# -- phase 4: slow request bodies -------------------------------------------------------------
+
+SLOW_BYTE_INTERVAL_S = 5.0  # a slow client sends one byte of its body this often
+SLOW_BODY_LENGTH = 1000
+
+
+def slow_body(port: int, stop: threading.Event, out: list) -> None:
+    """One client that trickles a search body; records what the server answered and when."""
+    start = time.perf_counter()
+    head = (f"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {SLOW_BODY_LENGTH}\r\n\r\n").encode()  # fmt: skip
+    result = {"answer": "none before the phase ended", "seconds": None}
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(head)
+            while not stop.is_set():
+                readable, _, _ = select.select([sock], [], [], SLOW_BYTE_INTERVAL_S)
+                if readable:
+                    data = sock.recv(200)
+                    status = data.split(b"\r\n", 1)[0].decode(errors="replace") if data else "closed"
+                    result = {"answer": status, "seconds": round(time.perf_counter() - start, 1)}
+                    break
+                sock.sendall(b" ")
+    except OSError as exc:
+        result = {"answer": f"{type(exc).__name__}", "seconds": round(time.perf_counter() - start, 1)}
+    out.append(result)
+
+
+def ready_probes(base_url: str, stop: threading.Event, out: Counter) -> None:
+    """GET /health/ready once a second: how often the server said it could take more work."""
+    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as http:
+        while not stop.wait(1.0):
+            try:
+                out[http.get("/health/ready").status_code] += 1
+            except httpx.HTTPError as exc:
+                out[problem_of(exc)] += 1
+
+
+def slow_bodies_phase(base_url: str, port: int, queries: list[str], limit: int, seconds: float) -> dict:
+    """Searches by `limit` closed-loop clients alone, then beside 2 x `limit` slow-body sockets."""
+    alone = closed_loop(base_url, queries, limit, seconds).summary(seconds)
+    stop, answers, ready = threading.Event(), [], Counter()
+    threads = [threading.Thread(target=slow_body, args=(port, stop, answers)) for _ in range(2 * limit)]
+    threads.append(threading.Thread(target=ready_probes, args=(base_url, stop, ready)))
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # the slow sockets have sent their headers
+    beside = closed_loop(base_url, queries, limit, seconds).summary(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return {"clients": limit, "slow_clients": 2 * limit, "seconds": seconds,
+            "byte_interval_s": SLOW_BYTE_INTERVAL_S, "alone": alone, "beside_slow": beside,
+            "served_ratio": round(beside["served_rps"] / max(alone["served_rps"], 1e-9), 3),
+            "slow_answers": dict(Counter(a["answer"] for a in answers)),
+            "slow_answer_seconds": sorted(a["seconds"] for a in answers if a["seconds"] is not None),
+            "ready_probes": {str(k): v for k, v in ready.items()}}  # fmt: skip
+
+
 # -- report -----------------------------------------------------------------------------------
 
 
@@ -418,8 +484,34 @@ of schedule; server CPU {o["server_cpu_pct"]} %, generator CPU {o["client_cpu_pc
 {chr(10).join(lines)}
 
 {" ".join(verdict)}
-"""
+
+{slow_report(data["slow_bodies"])}"""
     return md
+
+
+def slow_report(slow: dict) -> str:
+    """Phase 4's table and verdict."""
+    a, b = slow["alone"], slow["beside_slow"]
+    answers = ", ".join(f"{n} x {answer}" for answer, n in slow["slow_answers"].items())
+    times = slow["slow_answer_seconds"]
+    when = f" after {times[0]}-{times[-1]} s" if times else ""
+    ready = ", ".join(f"{n} x {code}" for code, n in slow["ready_probes"].items()) or "none"
+    ok = slow["served_ratio"] >= 0.8 and b["shed"] <= a["shed"] + 0.05 * max(1, b["requests"])
+    return f"""## Slow request bodies: {slow["slow_clients"]} trickling sockets beside {slow["clients"]} searching clients
+
+Each slow socket sends `POST /api/search` headers with `Content-Length: {SLOW_BODY_LENGTH}`, then one
+byte every {slow["byte_interval_s"]:.0f} s; the {slow["clients"]} clients search in a closed loop, {slow["seconds"]:.0f} s alone,
+then {slow["seconds"]:.0f} s beside them (side by side in one run).
+
+| | requests | served/s | shed (503) | errors | served p50 / p99 ms |
+|---|---|---|---|---|---|
+| alone | {a["requests"]} | {a["served_rps"]} | {a["shed"]} | {a["errors"]} | {num(a["served_ms"]["p50"])} / {num(a["served_ms"]["p99"])} |
+| beside the slow sockets | {b["requests"]} | {b["served_rps"]} | {b["shed"]} | {b["errors"]} | {num(b["served_ms"]["p50"])} / {num(b["served_ms"]["p99"])} |
+
+Served ratio beside / alone: **{slow["served_ratio"]}** (target: searches keep being served, ≥ 0.8, no
+more shedding than alone): **{"met" if ok else "not met"}**. The slow sockets were answered: {answers}{when}.
+/health/ready during the second half: {ready}.
+"""
 
 
 # -- run --------------------------------------------------------------------------------------
@@ -432,6 +524,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--overload-factor", type=float, default=2.0, help="phase 2 rate / saturation rate")
     parser.add_argument("--rate", type=float, help="skip phase 1 and offer this many requests/s in phase 2")
     parser.add_argument("--max-concurrent-requests", type=int, help="the server's admission limit")
+    parser.add_argument("--slow-seconds", type=float, default=30.0, help="length of each half of phase 4")
     return parser.parse_args(argv)
 
 
@@ -450,6 +543,7 @@ def settings(args: argparse.Namespace) -> dict:
         "rss_tolerance_mib": RSS_TOLERANCE_MIB,
         "queries": QUERIES,
         "cores": os.cpu_count(),
+        "slow_seconds": args.slow_seconds,
     }
 
 
@@ -474,7 +568,9 @@ def run(server_pid: int, port: int, queries: list[str], args: argparse.Namespace
     memory |= {"after_rest": end["rss"], "peak": end["peak"],
                "growth_after_burst": round(end["rss"] - memory["before_overload"], 1),
                "growth_over_run": round(end["rss"] - memory["before_clients16"], 1)}  # fmt: skip
-    return {"clients16": clients16, "overload": overload, "memory_mib": memory}
+    limit = settings(args)["max_concurrent_requests"]
+    slow = slow_bodies_phase(base_url, port, queries, limit, args.slow_seconds)
+    return {"clients16": clients16, "overload": overload, "memory_mib": memory, "slow_bodies": slow}
 
 
 def main(argv: list[str] | None = None) -> None:

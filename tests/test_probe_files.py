@@ -274,3 +274,25 @@ def test_not_found_names_every_path_tried(library, folder):
     with pytest.raises(NotFound) as caught:
         library.original(image_id)
     assert "ad2.png" in str(caught.value) and "copy.png" in str(caught.value)
+
+
+def test_a_point_the_store_refuses_fails_alone(tmp_path, settings, encoders, folder):
+    """A store that cannot take one point (as a payload it cannot encode would) costs that file one
+    line; the rest of its batch is stored."""
+    from engine.ingest import ingest
+    from engine.store.edge import EdgeStore
+
+    refused_id = sha_id((folder / "ad1.png").read_bytes())
+
+    class PickyStore(EdgeStore):
+        def upsert(self, points):
+            if any(p.id == refused_id for p in points):
+                raise ValueError("surrogates not allowed")
+            super().upsert(points)
+
+    failures: dict[str, str] = {}
+    with PickyStore(tmp_path / "picky", "ads") as store:
+        report = ingest([folder], settings, encoders, store, failures.__setitem__, progress=False)
+        assert (report.ingested, store.count()) == (2, 2)
+        assert list(failures) == [str(folder / "ad1.png")]
+        assert "not stored" in failures[str(folder / "ad1.png")]
