@@ -175,10 +175,10 @@ def _walk(folder: Path, tree: Path, root: Path, seen: set[str]) -> Iterator[Sour
         return
     for entry in entries:
         path = Path(entry.path)
-        relative = portable_name(path.relative_to(root).as_posix())
-        where = portable_name(relative.rsplit("/", 1)[0]) if "/" in relative else "."
-        is_link = entry.is_symlink()
-        if is_link and not _inside(os.path.realpath(path), tree):
+        relative, where = (
+            portable_name(p.as_posix()) for p in (path.relative_to(root), path.parent.relative_to(root))
+        )
+        if entry.is_symlink() and not _inside(os.path.realpath(path), tree):
             if entry.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
                 target = portable_name(os.path.realpath(path))
                 reason = f"a link to {target}, outside the ingested folder: not followed"
