@@ -33,8 +33,9 @@ from pathlib import Path
 from bench.common import ADS377, WORK, write_results
 from engine.config import Settings
 from engine.encoders import load_encoders
-from engine.images import analyse_image, discover
+from engine.images import analyse_image
 from engine.ingest import ingest
+from engine.sources import discover_sources
 from engine.store import EdgeStore
 
 DB = WORK / "ads377-db"
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory_child:
         return memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
     settings = Settings(db=DB, clip_model=str(random_vit_b_32()), workers=args.workers)
-    files = list(discover([args.images]))
+    files = [Path(s.location) for s in discover_sources([args.images]) if not s.error]
     n = len(files)
 
     print("(a) OCR step alone ...", flush=True)

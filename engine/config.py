@@ -154,7 +154,10 @@ class Settings(BaseSettings):
     )
     url_timeout: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False, description="seconds per URL fetch")
     max_image_pixels: int = Field(
-        120_000_000, ge=1, description="larger images are refused as decompression bombs"
+        120_000_000,
+        ge=1,
+        description="larger images are refused as decompression bombs, from their header before any "
+        "decoding (Pillow's own limit is set to it)",
     )
 
     # search

@@ -102,16 +102,17 @@ def _check_models(settings: Settings, report: Diagnosis):
 
 
 def quantisation_line(tower: str, figures: dict) -> str:
-    """One tower's int8 check, e.g. "clip-image: int8 kept (cosine 0.9991 >= 0.995, agreement 0.962 >=
-    0.900 on 24 probes)", or why it runs in fp32, or that the PyTorch path is not checked."""
+    """One tower's int8 check, e.g. "clip-image: int8 kept (cosine 0.99910 >= 0.99500, agreement 0.962
+    >= 0.900 on 24 probes)", or why it runs in fp32, or that the PyTorch path is not checked."""
+    from engine.onnx_towers import compared as figures_compared
+
     if figures.get("checked") is False:
         return f"{tower}: int8 unchecked (PyTorch path)"
     cosine, agreement = figures["cosine"], figures["agreement"]
     min_cosine, min_agreement = figures["min_cosine"], figures["min_agreement"]
     compared = (
-        f"cosine {cosine:.4f} {'>=' if cosine >= min_cosine else '<'} {min_cosine:.3f}, "
-        f"agreement {agreement:.3f} {'>=' if agreement >= min_agreement else '<'} {min_agreement:.3f} "
-        f"on {figures['probes']} probes"
+        f"{figures_compared('cosine', cosine, min_cosine)}, "
+        f"{figures_compared('agreement', agreement, min_agreement)} on {figures['probes']} probes"
     )
     if figures["precision"] == "int8":
         return f"{tower}: int8 kept ({compared})"

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import ImageError, NotFound
-from engine.images import decode_image
+from engine.images import check_image
 from engine.ingest import IngestHooks
 from engine.store import point_id
 
@@ -134,6 +134,7 @@ class UploadJobs:
         self._jobs: dict[str, Job] = {}
         self._queue: deque[str] = deque()
         self._lock = threading.Condition()
+        self._saving: Counter[str] = Counter()  # upload files a `submit` is saving (not yet in a job)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._recovered = False
@@ -166,21 +167,36 @@ class UploadJobs:
 
     def submit(self, files: list[tuple[str, bytes]]) -> Job:
         """Accept an upload: files that decode are saved durably, the job is journaled and queued;
-        files that do not decode are failed at once with the reason."""
-        entries = []
+        files that do not decode are failed at once with the reason.
+
+        Decoding and the durable writes (fsync) happen before the jobs lock is taken, so that listing
+        or following jobs never waits for them; the upload files are marked as being saved meanwhile,
+        so that a concurrent DELETE of the same image cannot remove them (`_unclaimed`)."""
+        entries = [self._check(name, data) for name, data in files]
+        job = Job(uuid.uuid4().hex, entries)
+        job.total = len(entries)
+        if not any(f.status == "pending" for f in entries):
+            job.status, job.finished_at = "done", _now()
+        saving = [f.stored for f in entries if f.stored]
         with self._lock:
-            for name, data in files:
-                entries.append(self._save(name, data))
-            job = Job(uuid.uuid4().hex, entries)
-            job.total = len(entries)
-            if not any(f.status == "pending" for f in entries):
-                job.status, job.finished_at = "done", _now()
-            self._jobs[job.id] = job
-            self._journal(job)
-            if job.status == "queued":
-                self._queue.append(job.id)
-                self._lock.notify_all()
-        return job
+            self._saving.update(saving)
+        try:
+            for entry, (_, data) in zip(entries, files, strict=True):
+                target = Path(entry.stored) if entry.stored else None
+                if target is not None and not target.exists():
+                    self.upload_dir.mkdir(parents=True, exist_ok=True)
+                    write_durably(target, data)
+            self._journal(job)  # no one else knows the job yet: written outside the lock too
+            with self._lock:
+                known = self._jobs.setdefault(job.id, job)  # `start()` may have read it from the journal
+                if known is job and job.status == "queued":
+                    self._queue.append(job.id)
+                    self._lock.notify_all()
+                return known
+        finally:
+            with self._lock:
+                self._saving.subtract(saving)
+                self._saving = +self._saving  # drop the zero counts
 
     def get(self, job_id: str) -> Job:
         with self._lock:
@@ -218,16 +234,15 @@ class UploadJobs:
 
     # ------------------------------------------------------------------ saving and the journal
 
-    def _save(self, name: str, data: bytes) -> JobFile:
+    def _check(self, name: str, data: bytes) -> JobFile:
+        """The entry of one uploaded file: pending with the path it is to be saved at when it decodes
+        within the pixel limit, else failed with the reason (nothing is written here)."""
         try:
-            decoded = decode_image(data, self.library.settings.max_image_pixels)
+            fmt = check_image(data, self.library.settings.max_image_pixels)
         except ImageError as exc:
             return JobFile(name, "failed", error=str(exc))
         sha = hashlib.sha256(data).hexdigest()
-        target = self.upload_dir / f"{sha}{FORMAT_SUFFIX.get(decoded.format, '.img')}"
-        if not target.exists():
-            self.upload_dir.mkdir(parents=True, exist_ok=True)
-            write_durably(target, data)
+        target = self.upload_dir / f"{sha}{FORMAT_SUFFIX.get(fmt, '.img')}"
         return JobFile(name, "pending", id=point_id(sha), stored=str(target))
 
     def _journal(self, job: Job) -> None:
@@ -274,6 +289,8 @@ class UploadJobs:
     def _unclaimed(self, path: Path) -> bool:
         """No pending job entry and no stored image refers to this upload file."""
         name = str(path)
+        if name in self._saving:
+            return False
         if any(f.stored == name and f.status == "pending" for j in self._jobs.values() for f in j.files):
             return False
         pid = point_id(path.name.split(".", 1)[0])

@@ -191,19 +191,17 @@ class Library:
         raise NotFound(f"the original file of image {image_id} is not available ({why})")
 
     def _original_at(self, path: str, payload: dict, image_id: str) -> bytes:
-        policy = SourcePolicy.of(self.settings).capped(payload.get("bytes") or 0)
         if is_remote(path):  # never fetched on a reader's request
             try:
-                data = read_bytes(kept_original(self.data_dir, image_id), policy, follow_links=False)
+                return _as_ingested(kept_original(self.data_dir, image_id), payload)
             except FileNotFoundError:
                 raise OSError(errno.ENOENT, "no copy kept: ingest its source again to keep one") from None
-            return _as_ingested(data, payload)
         local = path.split("://", 1)[1] if is_url(path) else path
         *others, last = local_names(local)
         for name in others:  # the stored name as it is, then unescaped (sources.portable_name)
             with contextlib.suppress(FileNotFoundError):
-                return _as_ingested(read_bytes(name, policy, follow_links=False), payload)
-        return _as_ingested(read_bytes(last, policy, follow_links=False), payload)
+                return _as_ingested(name, payload)
+        return _as_ingested(last, payload)
 
     def thumbnail(self, image_id: str, size: int = 256) -> Path:
         """A JPEG thumbnail at most `size` px on its long side (rounded up to one of THUMBNAIL_SIZES,
@@ -212,7 +210,9 @@ class Library:
         size = next((s for s in THUMBNAIL_SIZES if s >= size), THUMBNAIL_SIZES[-1])
         target = self.thumbnail_dir / f"{image_id}-{size}.jpg"
         if not target.exists():
-            image = decode_image(self.original(image_id), self.settings.max_image_pixels).image
+            image = decode_image(
+                self.original(image_id), self.settings.max_image_pixels, reduce_to=size
+            ).image
             image.thumbnail((size, size), Image.Resampling.LANCZOS)
             out = io.BytesIO()
             image.save(out, "JPEG", quality=85)
@@ -379,9 +379,17 @@ class Library:
         self.close()
 
 
-def _as_ingested(data: bytes, payload: dict) -> bytes:
-    """`data` when it is the image's ingested bytes (size and sha256); OSError otherwise."""
-    if len(data) != payload.get("bytes") or hashlib.sha256(data).hexdigest() != payload.get("sha256"):
+def _as_ingested(location: str | Path, payload: dict) -> bytes:
+    """The bytes of a local file when they are the image's ingested bytes (a regular file, not a
+    link, with the stored size and sha256); OSError saying why otherwise."""
+    size = payload.get("bytes") or 0
+    try:
+        data = read_bytes(location, SourcePolicy(max_bytes=size), follow_links=False)
+    except OSError as exc:
+        if exc.errno != errno.EFBIG:
+            raise
+        data = b""  # larger than it was: changed
+    if len(data) != size or hashlib.sha256(data).hexdigest() != payload.get("sha256"):
         raise OSError(errno.EBADMSG, "changed since it was ingested (sha256 differs): not served")
     return data
 

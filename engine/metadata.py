@@ -26,7 +26,8 @@ that way. An empty cell or a JSON null means "no value" for that image.
 Problems with the file as a whole (unreadable, no key column, a field named like a built-in or an
 ingest payload key, a name the filter language cannot address) raise AdsearchError: nothing is
 applied. A bad row (a value that does not fit its field's type, no key, a duplicate key, a row that
-is not an object) becomes one entry in `problems` and is skipped; the other rows still apply.
+is not an object, a JSON row nested more than MAX_JSON_DEPTH arrays/objects deep) becomes one entry
+in `problems` and is skipped; the other rows still apply.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path, PurePosixPath
 
 from engine.errors import AdsearchError, SearchError
@@ -62,6 +64,11 @@ _FLOAT = re.compile(r"^[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$|^[+-]?
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+# A row is an object of scalars or lists (depth 2); deeper JSON is refused before it is parsed, as a
+# row nested thousands deep would exhaust the parser's recursion (a RecursionError, not one bad row).
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 class MetadataError(AdsearchError):
@@ -165,7 +172,7 @@ def load_schema(path: str | Path) -> dict[str, str]:
     """A JSON file {"field": "type"}; MetadataError when it is not one."""
     path = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        data = _parse_json(Path(path).read_text(encoding="utf-8-sig"), MAX_JSON_DEPTH)
     except OSError as exc:
         raise MetadataError(f"cannot read schema file {path}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -230,26 +237,54 @@ def _csv_records(name: str, text: str) -> tuple[list[tuple[str, dict]], list[tup
 
 
 def _json_records(name: str, text: str) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
-    """JSON Lines (one object a line), or one JSON array of objects."""
+    """JSON Lines (one object a line), or one JSON array of objects.
+
+    A text starting with `[` is read as one array; when it is not one and the file is named .jsonl or
+    .ndjson, it is read a line at a time (a first row that is not an object is then one bad row)."""
     numbered: list[tuple[str, object]] = []
     problems: list[tuple[str, str]] = []
     if text.lstrip().startswith("["):
         try:
-            items = json.loads(text)
+            items = _parse_json(text, MAX_JSON_DEPTH + 1)  # the array holds the rows
         except ValueError as exc:
-            raise MetadataError(f"{name} is not valid JSON: {exc}") from None
-        numbered = [(f"{name} item {i}", item) for i, item in enumerate(items, 1)]
-    else:
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                numbered.append((f"{name} line {number}", json.loads(line)))
-            except ValueError as exc:
-                problems.append((f"{name} line {number}", f"not valid JSON ({exc})"))
+            if not name.lower().endswith((".jsonl", ".ndjson")):
+                raise MetadataError(f"{name} is not valid JSON: {exc}") from None
+        else:
+            return _objects([(f"{name} item {i}", item) for i, item in enumerate(items, 1)], problems)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            numbered.append((f"{name} line {number}", _parse_json(line, MAX_JSON_DEPTH)))
+        except ValueError as exc:
+            problems.append((f"{name} line {number}", f"not valid JSON ({exc})"))
+    return _objects(numbered, problems)
+
+
+def _objects(
+    numbered: list[tuple[str, object]], problems: list[tuple[str, str]]
+) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
     records = [(where, item) for where, item in numbered if isinstance(item, dict)]
     problems += [(where, "not a JSON object") for where, item in numbered if not isinstance(item, dict)]
     return records, problems
+
+
+def _parse_json(text: str, max_depth: int) -> object:
+    """json.loads, refusing (ValueError) text whose arrays/objects nest more than `max_depth` deep
+    before parsing it, and whatever still exhausts the parser's recursion."""
+    depth = json_depth(text) if text.count("[") + text.count("{") > max_depth else 0
+    if depth > max_depth:
+        raise ValueError(f"nested {depth:,} arrays/objects deep; at most {max_depth}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested too deep to parse; at most {max_depth} arrays/objects") from None
+
+
+def json_depth(text: str) -> int:
+    """How deep JSON arrays and objects nest in `text` (brackets inside strings do not count)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 
 
 def _columns(name: str, records: list[tuple[str, dict]]) -> list[str]:

@@ -158,14 +158,31 @@ def decide(figures: dict, min_cosine: float, min_agreement: float) -> str:
     return "int8" if figures["cosine"] >= min_cosine and figures["agreement"] >= min_agreement else "fp32"
 
 
+FIGURE_DECIMALS = {"cosine": 5, "agreement": 3}  # the fewest decimals a figure is shown with
+
+
 def shortfall(check: dict) -> str:
-    """Which figure missed its threshold, e.g. "cosine 0.931 < 0.980"."""
+    """Which figure missed its threshold, e.g. "cosine 0.99968 < 0.99990"."""
     parts = [
-        f"{what} {check[what]:.3f} < {check[limit]:.3f}"
+        compared(what, check[what], check[limit])
         for what, limit in (("cosine", "min_cosine"), ("agreement", "min_agreement"))
         if check[what] < check[limit]
     ]
     return ", ".join(parts) or "figures reach the thresholds"
+
+
+def compared(what: str, value: float, limit: float) -> str:
+    """A figure against its threshold, e.g. "cosine 0.99968 < 0.99990" or "agreement 0.962 >= 0.900":
+    both numbers with the same decimals, at least FIGURE_DECIMALS[what] and as many more as it takes
+    for numbers that differ to print differently (an int8 tower close to fp32 shows how close)."""
+    sign = ">=" if value >= limit else "<"
+    for decimals in range(FIGURE_DECIMALS.get(what, 3), 17):
+        shown = f"{value:.{decimals}f}", f"{limit:.{decimals}f}"
+        if shown[0] != shown[1] or value == limit:
+            break
+    else:
+        shown = repr(value), repr(limit)  # differ below 1e-16: the shortest exact forms
+    return f"{what} {shown[0]} {sign} {shown[1]}"
 
 
 def read_check(folder: Path, probe: Probe) -> dict | None:

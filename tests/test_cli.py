@@ -26,7 +26,7 @@ def cli_db(tmp_path_factory, sample_dir, truth, tiny_clip_dir):
         shutil.copy(sample_dir / ad["file"], folder)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     db = tmp_path_factory.mktemp("cli-db")
-    env = {"ADSEARCH_DB": str(db), "ADSEARCH_CLIP_MODEL": str(tiny_clip_dir)}
+    env = {"ADSEARCH_DB": str(db), "ADSEARCH_CLIP_MODEL": str(tiny_clip_dir), "ADSEARCH_WORKERS": "2"}
     result = adsearch("ingest", str(folder), "--no-progress", env_extra=env)
     return result, env, ads
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from engine.images import discover
 from engine.ingest import ingest
+from engine.sources import discover_sources
 from engine.store import EdgeStore, point_id
 
 
@@ -114,7 +114,7 @@ def test_discover_is_recursive_filters_suffixes_and_survives_symlink_loops(tmp_p
     for name in ("a/x.JPG", "a/b/y.webp", "a/b/z.tiff", "a/skip.txt", "top.gif"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
-    found = sorted(p.relative_to(tmp_path).as_posix() for p in discover([tmp_path]))
+    found = sorted(s.relative for s in discover_sources([tmp_path]))
     assert found == ["a/b/y.webp", "a/b/z.tiff", "a/x.JPG", "top.gif"]
 
 

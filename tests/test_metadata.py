@@ -30,7 +30,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def adsearch(*args: str, env_extra: dict) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **env_extra}
+    # two OCR workers whatever the machine (the default is one per core: 64 PP-OCR processes on 64 cores)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ADSEARCH_WORKERS": "2", **env_extra}
     return subprocess.run(
         [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )
@@ -135,6 +136,49 @@ def test_bad_rows_are_one_line_each_and_the_rest_applies(tmp_path):
     assert [w for w, _ in table.problems] == [f"meta.jsonl line {n}" for n in (2, 3, 4, 5)]
     assert dict(table.problems)["meta.jsonl line 4"] == "'zz' is not a valid integer value for field year"
     assert sorted(table.by_path) == ["a.png", "d.png"]
+
+
+DEEP = "[" * 100_000  # deeper than Python's JSON parser can recurse
+
+
+def test_a_deeply_nested_json_row_is_one_skipped_row_and_the_others_apply(tmp_path):
+    rows = [
+        '{"path": "a.png", "brand": "Audi"}',
+        DEEP,  # line 2: a RecursionError in json.loads today
+        f'{{"path": "b.png", "brand": {DEEP}"BMW"{"]" * 100_000}}}',  # line 3: deep but valid JSON
+        '{"path": "c.png", "brand": "Cupra", "note": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}',
+    ]
+    table = load_metadata(write(tmp_path / "m.jsonl", "\n".join(rows) + "\n"))
+    assert sorted(table.by_path) == ["a.png", "c.png"]  # brackets inside a string are text
+    assert table.for_file("c.png", SHA_A)["note"].startswith("[[[")
+    reasons = dict(table.problems)
+    assert list(reasons) == ["m.jsonl line 2", "m.jsonl line 3"]
+    for reason in reasons.values():
+        assert reason.startswith("not valid JSON (") and "nested 100,00" in reason and "at most 16" in reason
+    # the same row first in the file (a JSON Lines file starting with "[") is still one row
+    first = load_metadata(write(tmp_path / "first.ndjson", DEEP + "\n" + rows[0] + "\n"))
+    assert sorted(first.by_path) == ["a.png"] and [w for w, _ in first.problems] == ["first.ndjson line 1"]
+    # one JSON document (an array) cannot skip a part of itself: the file is refused with the reason
+    with pytest.raises(AdsearchError, match="m.json is not valid JSON: .*nested 100,00.* deep"):
+        load_metadata(write(tmp_path / "m.json", "[" + DEEP))
+    with pytest.raises(AdsearchError, match="schema file .* is not valid JSON: .*nested"):
+        load_metadata(tmp_path / "m.jsonl", write(tmp_path / "s.json", DEEP))
+
+
+def test_nesting_up_to_the_limit_is_parsed_as_json(tmp_path):
+    from engine.metadata import MAX_JSON_DEPTH, json_depth
+
+    assert json_depth('{"a": ["[{", {"b": [1]}], "c": "\\"]"}') == 4
+    deep_ok = f'{{"path": "a.png", "x": {"[" * (MAX_JSON_DEPTH - 1)}1{"]" * (MAX_JSON_DEPTH - 1)}}}'
+    too_deep = f'{{"path": "b.png", "x": {"[" * MAX_JSON_DEPTH}1{"]" * MAX_JSON_DEPTH}}}'
+    table = load_metadata(write(tmp_path / "m.jsonl", f"{deep_ok}\n{too_deep}\n"))
+    reasons = dict(table.problems)
+    assert "is not a valid" in reasons["m.jsonl line 1"]  # parsed, then refused as a value (a list of lists)
+    assert f"nested {MAX_JSON_DEPTH + 1} arrays/objects deep" in reasons["m.jsonl line 2"]
+    from engine.metadata import _parse_json
+
+    with pytest.raises(ValueError, match="nested too deep to parse"):  # should the depth check let it through
+        _parse_json(DEEP, 10**9)
 
 
 @pytest.mark.parametrize(
@@ -362,6 +406,21 @@ def test_cli_ingest_with_metadata(tmp_path, tiny_clip_dir, three_ads):
     again = adsearch(*args, env_extra=env)
     assert again.returncode == 0 and "ingested 0," in again.stdout
     assert "fields updated on 1 stored images" in again.stdout
+
+
+def test_cli_ingest_skips_a_deeply_nested_row_in_one_line(tmp_path, tiny_clip_dir, three_ads):
+    folder, _ = three_ads
+    env = {"ADSEARCH_DB": str(tmp_path / "db"), "ADSEARCH_CLIP_MODEL": str(tiny_clip_dir)}
+    rows = ['{"path": "a.png", "brand": "Audi"}', DEEP, '{"path": "b.png", "brand": "BMW"}']
+    meta = write(tmp_path / "m.jsonl", "\n".join(rows) + "\n")
+    result = adsearch("ingest", str(folder), "--metadata", str(meta), "--no-progress", env_extra=env)
+    assert result.returncode == 1, result.stderr  # one row skipped, the rest ingested
+    assert "Traceback" not in result.stderr and "m.jsonl: 2 rows" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: m.jsonl line 2: not valid JSON (nested"), errors
+    with EdgeStore(tmp_path / "db", "ads") as store:
+        points = by_name(store)
+    assert points["a.png"]["brand"] == "Audi" and points["b.png"]["brand"] == "BMW" and len(points) == 3
 
 
 # ---------------------------------------------------------------------- dataset metadata files

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -69,9 +70,42 @@ def test_impossible_thresholds_fall_back_to_the_fp32_tower(tiny_clip_dir, tmp_pa
         said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{name}:")]
         assert len(said) == 1, said  # one line per tower
         assert "int8 ranks unlike fp32 on the probe set" in said[0] and said[0].endswith("using fp32")
-        assert "cosine 0." in said[0] and "< 1.000" in said[0]
+        shown = figures_shown(said[0])
+        assert shown, said[0]  # at least one figure said to miss its threshold
+        for what, (value, sign, limit) in shown.items():
+            assert sign == "<" and float(limit) == tower.check[f"min_{what}"] == 1.0
+            assert value != limit, said[0]  # enough digits to tell them apart, on any processor
+            assert float(value) < 1.0  # the figure as found, to the digits shown
+            assert float(value) == pytest.approx(tower.check[what], abs=decimal_step(value))
+        assert set(shown) == {w for w in ("cosine", "agreement") if tower.check[w] < tower.check[f"min_{w}"]}
     np.testing.assert_array_equal(clip.encode_texts(TEXTS), reference.encode_texts(TEXTS))
     np.testing.assert_array_equal(clip.encode_images(images()), reference.encode_images(images()))
+
+
+def figures_shown(message: str) -> dict[str, tuple[str, str, str]]:
+    """{figure: (value, sign, threshold)} as a message prints them, e.g. "cosine 0.99968 < 0.99990"."""
+    return {m[0]: m[1:] for m in re.findall(r"\b(cosine|agreement) ([0-9.e-]+) (<|>=) ([0-9.e-]+)", message)}
+
+
+def decimal_step(shown: str) -> float:
+    """Half a unit of the last decimal printed: how far the printed figure may be from the true one."""
+    return 0.5 * 10 ** -len(shown.partition(".")[2]) if "e" not in shown else 0.0
+
+
+def test_figures_are_printed_with_enough_digits_to_compare():
+    from engine.onnx_towers import compared, shortfall
+
+    assert compared("cosine", 0.99968, 0.9999) == "cosine 0.99968 < 0.99990"
+    assert compared("cosine", 0.9999996, 1.0) == "cosine 0.9999996 < 1.0000000"  # never "1.000 < 1.000"
+    assert compared("agreement", 0.962, 0.9) == "agreement 0.962 >= 0.900"
+    assert compared("agreement", 0.9000004, 0.9) == "agreement 0.9000004 >= 0.9000000"
+    assert compared("cosine", 1.0, 1.0) == "cosine 1.00000 >= 1.00000"
+    below = 1.0 - 2**-53  # the float just below 1
+    value, sign, limit = compared("cosine", below, 1.0).split()[1:]
+    assert sign == "<" and value != limit and float(value) == below
+    check = {"cosine": 0.99968, "min_cosine": 0.9999, "agreement": 0.97, "min_agreement": 0.9}
+    assert shortfall(check) == "cosine 0.99968 < 0.99990"
+    assert shortfall({**check, "min_agreement": 1.0}) == "cosine 0.99968 < 0.99990, agreement 0.970 < 1.000"
 
 
 def test_zero_thresholds_keep_int8_whose_vectors_differ_from_fp32(tiny_clip_dir, cache, fp32):
@@ -171,12 +205,15 @@ def test_doctor_shows_each_checked_tower(settings, cache, tmp_path):
     lines = diagnose(base.with_overrides(quant_min_cosine=0.0, quant_min_agreement=0.0)).lines()
     checked = [line for line in lines if " int8 " in line[:16]]
     assert len(checked) == 2, lines
-    assert any("clip-image: int8 kept (cosine 0." in line and "agreement " in line for line in checked)
+    kept = next(line for line in checked if "clip-image: int8 kept (" in line)
+    shown = figures_shown(kept)  # the figures against thresholds 0: both reach them
+    assert set(shown) == {"cosine", "agreement"} and all(s[1] == ">=" for s in shown.values()), kept
+    assert all(0 < float(s[0]) <= 1 and float(s[2]) == 0 for s in shown.values()), kept
     assert any("on 50 probes" in line for line in checked)
     strict = diagnose(base.with_overrides(quant_min_cosine=1.0)).lines()
-    assert any(
-        "clip-text: fp32, int8 ranks unlike fp32 (cosine 0." in line and "< 1.000" in line for line in strict
-    )
+    fallen = next(line for line in strict if "clip-text: fp32, int8 ranks unlike fp32 (" in line)
+    value, sign, limit = figures_shown(fallen)["cosine"]
+    assert sign == "<" and float(limit) == 1.0 and float(value) <= 1.0, fallen
     assert any(line.split()[1] == "clip" and ", fp32, " in line for line in strict)
     torch_path = diagnose(base.with_overrides(onnx=False)).lines()
     assert any("clip-image: int8 unchecked (PyTorch path)" in line for line in torch_path)
