@@ -3,14 +3,17 @@ front of them (api.guards). No search logic here."""
 
 from __future__ import annotations
 
+import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -25,21 +28,22 @@ from api.deps import (
     require_key,
     validate_query,
 )
-from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard
+from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, Occupancy
 from engine.config import Settings
 from engine.errors import AdsearchError, ImageError, NotFound, SearchError, StoreError
-from engine.images import decode_image
-from engine.library import Library
+from engine.library import Library, query_image
 from engine.search import SearchResponse, parse_weights
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp",
                "GIF": "image/gif", "TIFF": "image/tiff"}  # fmt: skip
 STATUS_OF = [(NotFound, 404), (SearchError, 422), (ImageError, 422), (StoreError, 503), (AdsearchError, 400)]
+MAX_CLAUSE_CHARS = 500  # one filter clause, in the query string as in a JSON body
+ClauseText = Annotated[str, Field(max_length=MAX_CLAUSE_CHARS)]
 
 
 Where = Annotated[
-    tuple[str, ...],
+    tuple[ClauseText, ...],
     Query(max_length=20, description="filter clauses, all must hold: brand=Audi, year>=2014, topic in [a,b]"),
 ]
 
@@ -60,7 +64,7 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000)
     weights: str | None = Field(None, max_length=200, description="e.g. image=1,text=2")
-    where: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=20)
+    where: list[ClauseText] = Field(default_factory=list, max_length=20)
     sort: str = Field("ingested_at", max_length=64)
     order: Literal["desc", "asc"] = "desc"
     diverse: bool = False
@@ -77,6 +81,21 @@ def run_search(lib: Library, search: SearchRequest) -> dict:
         diverse=search.diverse, positive=search.positive, negative=search.negative,
     )  # fmt: skip
     return hits_json(response)
+
+
+def json_safe(value: object) -> object:
+    """`value` (a validation error's detail) as strict UTF-8 JSON can carry it: NaN and the
+    infinities a JSON body may hold (Python's json reads them) become the strings "NaN", "Infinity",
+    "-Infinity"; a lone surrogate (`"\\ud800"` in a body) is written as that escape."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def hits_json(response: SearchResponse) -> dict:
@@ -110,9 +129,10 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         form_limits={"max_fields": 16},  # file count: read_uploads answers 413 with the limit
     )
     app.state.library = library
+    app.state.occupancy = occupancy = Occupancy(library.settings.max_concurrent_requests)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Starlette runs the last added outermost: Host first, then cross-site, then the admission limit.
-    app.add_middleware(AdmissionLimit, limit=library.settings.max_concurrent_requests)
+    app.add_middleware(AdmissionLimit, limit=occupancy.limit, occupancy=occupancy, max_body=app.max_body_size)
     app.add_middleware(CrossSiteGuard)
     app.add_middleware(HostGuard, allowed=library.settings.served_hosts())
 
@@ -121,10 +141,25 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         status = next(code for kind, code in STATUS_OF if isinstance(exc, kind))
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with FastAPI's usual detail, made strict JSON (a body may hold NaN or Infinity)."""
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
     @app.get("/health")
     async def health(lib: LibraryDep) -> dict:
-        """Liveness: answered on the event loop, never refused by the admission limit."""
-        return {"status": "ok", "images": lib.store.count()}
+        """Liveness: answered on the event loop, never refused by the admission limit; also says
+        how busy the server is (`saturated`: the next search gets 503)."""
+        return {"status": "ok", "images": lib.store.count(), **occupancy.public()}
+
+    @app.get("/health/ready", responses={503: {"description": "every request slot is taken"}})
+    async def ready(response: Response) -> dict:
+        """Readiness: 200 while the server takes more work, 503 while every request slot is taken
+        (an orchestrator then sends traffic elsewhere); answered on the event loop."""
+        if occupancy.saturated:
+            response.status_code = 503
+            response.headers["Retry-After"] = "1"
+        return {"ready": not occupancy.saturated, **occupancy.public()}
 
     @app.get("/api/search")
     def search(
@@ -148,9 +183,13 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         """Hybrid (or single-channel) search by text among the images matching every `where` clause
         (repeat it: `where=brand=Audi&where=year>=2014`); without `q`, the matching images in `sort`
         order. `total` counts the matching images when filtered or browsing."""
-        search = SearchRequest(q=q, mode=mode, k=k, offset=offset, weights=weights, where=list(where),
-                               sort=sort, order=order, diverse=diverse, positive=list(positive),
-                               negative=list(negative))  # fmt: skip
+        try:
+            search = SearchRequest(q=q, mode=mode, k=k, offset=offset, weights=weights, where=list(where),
+                                   sort=sort, order=order, diverse=diverse, positive=list(positive),
+                                   negative=list(negative))  # fmt: skip
+        except ValidationError as exc:  # a limit the parameters above do not state: still the client's
+            errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
         return run_search(lib, search)
 
     @app.post("/api/search")
@@ -187,8 +226,11 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
     ) -> dict:
         """Search with an uploaded image (its OCR text feeds the text channels)."""
         data = await read_upload(file, lib.settings.max_upload_bytes)
-        image = decode_image(data, lib.settings.max_image_pixels).image
-        return hits_json(lib.search(image=image, mode=mode, k=k))
+
+        def search() -> SearchResponse:  # decoding and searching are CPU work: off the event loop
+            return lib.search(image=query_image(data, lib.settings), mode=mode, k=k)
+
+        return hits_json(await run_in_threadpool(search))
 
     @app.get("/api/images/{image_id}")
     def image_info(lib: LibraryDep, image_id: ImageId) -> dict:
@@ -216,11 +258,13 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
         }
 
     @app.get("/api/images/{image_id}/file")
-    def image_file(lib: LibraryDep, image_id: ImageId) -> FileResponse:
-        """The original bytes."""
+    def image_file(lib: LibraryDep, image_id: ImageId) -> Response:
+        """The original bytes, exactly as ingested (sha256 checked); 404 with the reason when the file
+        is gone, changed, or no longer a regular file."""
         payload = lib.get(image_id)
         media = MEDIA_TYPES.get(payload.get("format", ""), "application/octet-stream")
-        return FileResponse(lib.original(image_id), media_type=media)
+        data = lib.original(image_id)
+        return Response(data, media_type=media, headers={"X-Content-Type-Options": "nosniff"})
 
     @app.get("/api/images/{image_id}/thumbnail")
     def image_thumbnail(

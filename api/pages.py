@@ -26,7 +26,7 @@ from api.deps import (
 )
 from engine.errors import AdsearchError, NotFound
 from engine.filters import BUILTIN_FIELDS
-from engine.images import decode_image
+from engine.library import query_image
 from engine.search import MODES, term_matches
 
 router = APIRouter(include_in_schema=False)
@@ -44,16 +44,21 @@ FACET_VALUES = 10
 
 
 def highlight(text: str, terms: list[str]) -> Markup:
-    """Escape `text` and wrap the words matching any query term in <mark>."""
+    """Escape `text` and wrap the words matching any query term in <mark>. Words are found in the
+    raw text and each piece is escaped on its own: a term never matches inside an entity (`lt` in
+    `&lt;`, `39` in `&#39;`)."""
+    terms = [t for t in terms if len(t) > 1]
     if not terms:
         return escape(text)
-
-    def mark(match: re.Match) -> str:
+    pieces, end = [], 0
+    for match in _WORD.finditer(text):
         word = match.group(0)
-        hit = any(term_matches(t, word.lower()) for t in terms if len(t) > 1)
-        return f"<mark>{word}</mark>" if hit else word
-
-    return Markup(_WORD.sub(mark, str(escape(text))))
+        pieces.append(escape(text[end : match.start()]))
+        hit = any(term_matches(t, word.lower()) for t in terms)
+        pieces.append(Markup("<mark>{}</mark>").format(word) if hit else escape(word))
+        end = match.end()
+    pieces.append(escape(text[end:]))
+    return Markup("").join(pieces)
 
 
 def confidence_class(confidence: float) -> str:
@@ -263,7 +268,11 @@ async def search_by_image(
     response, error = None, None
     try:
         data = await read_upload(file, lib.settings.max_upload_bytes)
-        response = lib.search(image=decode_image(data, lib.settings.max_image_pixels).image, mode=mode, k=24)
+
+        def search():  # decoding and searching are CPU work: off the event loop (as in /api/search/image)
+            return lib.search(image=query_image(data, lib.settings), mode=mode, k=24)
+
+        response = await run_in_threadpool(search)
     except AdsearchError as exc:
         error = f"{file.filename}: {exc}"
     view = SearchView("", mode, PAGE_K, [], 0)

@@ -81,17 +81,57 @@ def search_times(port: int, queries: list[str], warmup: list[str], timeout_s: fl
     return ms
 
 
-def time_http(queries: list[str], warmup: list[str], db: Path = DB) -> dict:
-    """`adsearch serve` on `db`: startup to first answer, then each query's HTTP time and the RSS after."""
+def time_http(queries: list[str], warmup: list[str], db: Path = DB, also=None) -> dict:
+    """`adsearch serve` on `db`: startup to first answer, then each query's HTTP time and the RSS after;
+    `also(port)`, when given, measures more on the same server (its result under "also")."""
     port = free_port()
     server, startup_s = start_server(port, warmup[0], db)
     try:
         ms = search_times(port, queries, warmup)
         memory = rss_mib(server.pid)
+        extra = also(port) if also else None
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {"ms": percentiles(ms), "startup_s": round(startup_s, 2), "server_memory_mib": memory}
+    return {
+        "ms": percentiles(ms),
+        "startup_s": round(startup_s, 2),
+        "server_memory_mib": memory,
+        "also": extra,
+    }
+
+
+def body_and_file_times(queries: list[str], ids: list[str]):
+    """A measure for `time_http`: the same searches again (embeddings cached), alternating GET and
+    `POST /api/search` with a JSON body (read whole by the admission guard before it takes a slot),
+    and every original file (`/file`, its sha256 checked
+    before it is sent)."""
+
+    def measure(port: int) -> dict:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            get_ms, post_ms, file_ms, sent = [], [], [], 0
+            for q in queries:  # alternated, both with the query embeddings cached by the first pass
+                for way, times in (("GET", get_ms), ("POST", post_ms)):
+                    start = time.perf_counter()
+                    if way == "GET":
+                        answer = http.get("/api/search", params={"q": q, "k": 10})
+                    else:
+                        answer = http.post("/api/search", json={"q": q, "k": 10})
+                    answer.raise_for_status()
+                    times.append((time.perf_counter() - start) * 1000)
+            started = time.perf_counter()
+            for image_id in ids:
+                start = time.perf_counter()
+                answer = http.get(f"/api/images/{image_id}/file")
+                answer.raise_for_status()
+                file_ms.append((time.perf_counter() - start) * 1000)
+                sent += len(answer.content)
+            seconds = time.perf_counter() - started
+        return {"get_cached_ms": percentiles(get_ms), "post_ms": percentiles(post_ms),
+                "file_ms": percentiles(file_ms),
+                "file_mib_per_s": round(sent / 2**20 / seconds, 1), "files": len(ids)}  # fmt: skip
+
+    return measure
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with Library(Settings(db=DB, clip_model=clip)) as library:
         points = library.store.count()
+        ids = [image_id for image_id, _ in library.store.scroll(fields=["sha256"])]
         for q in warmup:
             library.search(q, k=10)
         engine_ms = []
@@ -115,8 +156,8 @@ def main(argv: list[str] | None = None) -> None:
             library.search(q, k=10)
             engine_ms.append((time.perf_counter() - start) * 1000)
 
-    http = time_http(queries, warmup)
-    startup_s = http["startup_s"]
+    http = time_http(queries, warmup, also=body_and_file_times(queries, ids))
+    startup_s, extra = http["startup_s"], http["also"]
 
     engine, over_http = percentiles(engine_ms), http["ms"]
     data = {
@@ -127,6 +168,11 @@ def main(argv: list[str] | None = None) -> None:
         "http_over_engine_p50": round(over_http["p50"] / engine["p50"], 3),
         "http_over_engine_p95": round(over_http["p95"] / engine["p95"], 3),
         "serve_startup_to_first_answer_s": round(startup_s, 2),
+        "get_cached_ms": extra["get_cached_ms"],
+        "post_json_ms": extra["post_ms"],
+        "post_over_get_p50": round(extra["post_ms"]["p50"] / extra["get_cached_ms"]["p50"], 3),
+        "file_ms": extra["file_ms"],
+        "file_mib_per_s": extra["file_mib_per_s"],
     }
     md = f"""# HTTP API latency vs engine-only ({points} points, ads377)
 
@@ -137,9 +183,13 @@ MiniLM, BM25), same queries in both phases of one run, sequential, after 10 warm
 |---|---|---|---|
 | engine (`Library.search`, in process) | {engine["p50"]} | {engine["p95"]} | {engine["p99"]} |
 | HTTP `GET /api/search` (`adsearch serve`) | {over_http["p50"]} | {over_http["p95"]} | {over_http["p99"]} |
+| second pass (query embeddings cached), `GET /api/search` | {extra["get_cached_ms"]["p50"]} | {extra["get_cached_ms"]["p95"]} | {extra["get_cached_ms"]["p99"]} |
+| second pass, alternated with it: `POST /api/search`, JSON body (read whole before it takes a slot) | {extra["post_ms"]["p50"]} | {extra["post_ms"]["p95"]} | {extra["post_ms"]["p99"]} |
+| HTTP `GET /api/images/ID/file`, each of the {extra["files"]} originals (sha256 checked before sending) | {extra["file_ms"]["p50"]} | {extra["file_ms"]["p95"]} | {extra["file_ms"]["p99"]} |
 
 API overhead: HTTP/engine = {data["http_over_engine_p50"]}x at p50, {data["http_over_engine_p95"]}x at p95.
 `adsearch serve` startup to first answer: {data["serve_startup_to_first_answer_s"]} s.
+POST/GET (cached) = {data["post_over_get_p50"]}x at p50. Originals served at {data["file_mib_per_s"]} MiB/s, one at a time (each read, size- and sha256-checked, then sent).
 """
     print(md)
     write_results("api", data, md)

@@ -11,8 +11,9 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.config import PRECISIONS, Settings, parse_readers
+from engine.config import PRECISIONS, QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE, Settings, parse_readers
 from engine.errors import AdsearchError, UsageError
+from engine.terminal import PrintableFormatter, printable, printable_lines
 from ocr_text.settings import DEFAULT_READERS
 
 log = logging.getLogger("adsearch")
@@ -30,6 +31,12 @@ EPILOG = """examples:
   adsearch migrate --from adsearch-data --to http://qdrant:6333   # embedded -> server, no re-OCR
 
 Every option can also be set in the environment as ADSEARCH_<OPTION> (e.g. ADSEARCH_DB=/data/ads)."""
+
+
+def say(text: str, **options) -> None:
+    """Print one line that names files, URLs or values read from them, control characters escaped
+    (engine.terminal): what the CLI prints about files goes through `printable`, here or at the call."""
+    print(printable(text), **options)
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -365,7 +372,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _quiet_libraries(verbose: bool) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", module="transformers")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="adsearch: %(message)s")
+    handler = logging.StreamHandler()  # log messages name files: no control characters reach the terminal
+    handler.setFormatter(PrintableFormatter("adsearch: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     try:
         from transformers.utils import logging as hf_logging
 
@@ -405,25 +414,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise UsageError("--schema gives the types of a --metadata file: give that file too")
 
     def on_error(path: str, reason: str) -> None:
-        tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
+        tqdm.write(f"error: {printable(path)}: {printable(reason)}", file=sys.stderr)
 
     with _library(settings, load_models=False) as library:
         extra = {}
         if args.metadata:  # read and checked before the models load: a bad file fails fast
             recorded = library.store.metadata().get("fields") or {}
             extra["metadata"] = load_metadata(args.metadata, args.schema, known=recorded)
-            print(extra["metadata"].describe())
+            print(printable(extra["metadata"].describe()))
         library.encoders  # noqa: B018 (load now: a CLIP failure is reported before any work)
         sources = [p if is_url(p) else Path(p) for p in args.paths]
         report = library.ingest(sources, on_error, progress=not args.no_progress, **extra)
         total = library.store.count()
-    print(report.summary())
-    print(f"collection '{settings.collection}' now holds {total} images")
+    print(printable(report.summary()))
+    print(f"collection '{printable(settings.collection)}' now holds {total} images")
     return 1 if report.failed or report.metadata_skipped else 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from engine.images import decode_image
+    from engine.library import query_image
     from engine.search import IMAGE_OFF_NOTE, parse_weights
 
     # every check on the arguments comes before the store is opened and the models are loaded
@@ -433,7 +442,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UsageError(f"--offset must be between 0 and 10000, not {args.offset}")
     weights = parse_weights(args.weights)
     settings = _settings(args)
-    image = decode_image(args.image.read_bytes(), settings.max_image_pixels).image if args.image else None
+    image = query_image(args.image.read_bytes(), settings) if args.image else None
     with _library(settings, need_collection=True) as library:
         response = library.search(
             args.query, image=image, where=args.where, mode=args.mode, k=args.k, offset=args.offset,
@@ -445,17 +454,18 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     for note in response.notes:
         if note != IMAGE_OFF_NOTE:  # the model loader has said so in its one line
-            print(f"note: {note}")
+            print(f"note: {printable(note)}")
     label = args.query or (str(args.image) if args.image else "everything")
     about = "" if response.total_exact else "about "
     total = f" of {about}{response.total} matching" if response.total is not None else ""
-    print(f"{len(response.hits)} hits{total} for {label!r} ({response.mode}: {', '.join(response.channels)})")
+    print(f"{len(response.hits)} hits{total} for '{printable(label)}' ({response.mode}: "
+          f"{', '.join(response.channels)})")  # fmt: skip
     for hit in response.hits:
         channels = " ".join(f"{c}#{m.rank}" for c, m in hit.channels.items()) or "-"
         path = hit.paths[0] if hit.paths else hit.id
-        print(f"{hit.rank:>3}. {hit.score:.4f}  {path}  [{channels}]")
+        print(f"{hit.rank:>3}. {hit.score:.4f}  {printable(path)}  [{channels}]")
         if hit.snippet:
-            print(f"       “{hit.snippet}”")
+            print(f"       “{printable(hit.snippet)}”")
     return 0
 
 
@@ -464,7 +474,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # doctor says what works here, without the network
     report = diagnose(_settings(args))
-    print("\n".join(report.lines()))
+    print("\n".join(printable(line) for line in report.lines()))
     print("everything asked for works" if report.ok else "something asked for does not work (see fail lines)")
     return 0 if report.ok else 1
 
@@ -478,9 +488,9 @@ def cmd_facets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(counts, indent=2))
         return 0
-    print(f"{args.field} ({counts['type']}):")
+    print(f"{printable(args.field)} ({counts['type']}):")
     for row in counts["values"]:
-        print(f"  {row['count']:>7}  {row['value']}")
+        print(f"  {row['count']:>7}  {printable(row['value'])}")
     return 0
 
 
@@ -488,15 +498,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api import create_app  # the HTTP face lives in api/; the engine itself knows no HTTP
+    from api.guards import UVICORN_LIMITS
 
     settings = _settings(args)
     library = _library(settings)
-    print(
-        f"adsearch: serving {library.store.count()} images at http://{settings.host}:{settings.port}/",
-        flush=True,
-    )
-    try:
-        uvicorn.run(create_app(library), host=settings.host, port=settings.port, log_level="warning")
+    where = printable(f"http://{settings.host}:{settings.port}/")
+    print(f"adsearch: serving {library.store.count()} images at {where}", flush=True)
+    try:  # uvicorn's own limits on idle connections and request heads (api.guards bounds the bodies)
+        uvicorn.run(create_app(library), host=settings.host, port=settings.port, log_level="warning",
+                    **UVICORN_LIMITS)  # fmt: skip
     finally:
         library.close()
     return 0
@@ -520,8 +530,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(library, queries, qrels, modes, k=args.k, root=args.root)
     title = f"Evaluation: {args.queries.name}"
     files = write_report(result, args.out, title=title)
-    print(report_markdown(result, title))
-    print("wrote " + ", ".join(str(f) for f in files))
+    print(printable_lines(report_markdown(result, title)))
+    print("wrote " + ", ".join(printable(f) for f in files))
     return 0
 
 
@@ -546,14 +556,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
                 print(f"\rranking queries: {done}/{total}", end="\n" if done == total else "", flush=True)
 
         result = tune(library, queries, qrels, args.metric, args.folds, root=args.root, progress=progress)
-        print("\n".join(report_lines(result)))
+        print("\n".join(printable(line) for line in report_lines(result)))
         if args.grid:
             args.grid.write_text(grid_tsv(result))
-            print(f"wrote {len(result.cells)} cells to {args.grid}")
+            print(f"wrote {len(result.cells)} cells to {printable(args.grid)}")
         if args.save:
             record = save(library, result, source=f"{args.queries.name} / {args.qrels.name}")
             figures = f"{record['metric']} {record['in_sample']:.4f}, cv {record['cross_validated']:.4f}"
-            print(f"saved as this collection's search default: {result.best.label()} ({figures})")
+            print(f"saved as this collection's search default: {printable(result.best.label())} ({figures})")
     return 0
 
 
@@ -573,15 +583,15 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         out |= {"readers": by_reader, "errors": errors, "words": result.words_as_dicts()}
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{args.file} ({decoded.width}x{decoded.height} {decoded.format})")
+    print(f"{printable(args.file)} ({decoded.width}x{decoded.height} {decoded.format})")
     for name, words in readings.items():
         cut = ocr.min_confidence_of(name)
         print(f"=== {name}: {len(words)} words read (kept at confidence >= {cut:g}) " + "=" * 16)
         _print_words(words)
     for name, reason in errors.items():
-        print(f"=== {name}: failed: {reason}")
+        print(f"=== {name}: failed: {printable(reason)}")
     print(f"=== merged ({' + '.join(result.readers)}) " + "=" * 30)
-    print(result.text or "(no text found)")
+    print(printable_lines(result.text) if result.text else "(no text found)")
     counts = ", ".join(f"{n} {c}" for n, c in result.words_by_reader().items())
     print(f"--- {len(result.words)} words kept ({counts}), mean confidence {result.confidence:.1f}")
     _print_words(result.words, reader=len(result.readers) > 1)
@@ -591,7 +601,8 @@ def cmd_ocr(args: argparse.Namespace) -> int:
 def _print_words(words, reader: bool = False) -> None:
     for w in words:
         who = f"{w.reader:<10}" if reader else ""
-        print(f"{w.confidence:6.1f}  {who}{w.text:<24} at x={w.left} y={w.top} w={w.width} h={w.height}")
+        text = printable(w.text)
+        print(f"{w.confidence:6.1f}  {who}{text:<24} at x={w.left} y={w.top} w={w.width} h={w.height}")
 
 
 def _store_at(location: str, settings: Settings):
@@ -615,7 +626,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         target_settings = base.with_overrides(collection=args.to_collection)
         with _store_at(args.target, target_settings) as target:
             report = copy_collection(source, target, args.batch_size, progress=not args.no_progress)
-    print(
+    say(
         f"copied {report.copied} of {report.source_count} points from {args.source} to {args.target} "
         f"(collection '{target_settings.collection}' there now holds {report.target_count})"
     )
@@ -629,7 +640,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"collection {stats['collection']} ({stats['backend']}: {settings.qdrant_url or settings.db})")
+    where = printable(settings.qdrant_url or settings.db)
+    print(f"collection {printable(stats['collection'])} ({stats['backend']}: {where})")
     print(f"  images:            {stats['images']}")
     print(f"  with OCR text:     {stats['with_text']} ({stats['ocr_coverage']:.0%})")
     print(f"  without OCR text:  {stats['without_text']}")
@@ -642,13 +654,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"  duplicate groups:  {dup['groups']} ({dup['images_in_groups']} images; same creative at "
               f"fingerprint cosine >= {dup['threshold']})")  # fmt: skip
     for group in dup["largest"][:5]:
-        print(f"    {group['size']} copies, e.g. {group['example']}")
+        print(f"    {group['size']} copies, e.g. {printable(group['example'])}")
     print(f"  formats:           {', '.join(f'{k} {v}' for k, v in stats['formats'].items()) or '-'}")
     for channel, model in (stats["models"] or {}).items():
-        print(f"  model {channel:<9}   {model or 'none (CLIP weights unavailable)'}")
+        print(f"  model {channel:<9}   {printable(model or 'none (CLIP weights unavailable)')}")
     for tower, check in ((stats.get("pipeline") or {}).get("quantisation") or {}).items():
         print(f"  int8 {tower:<10}   {_quantisation_line(check)}")
-    print(f"  fusion:            {_fusion_line(stats['fusion'])}")
+    print(f"  fusion:            {printable(_fusion_line(stats['fusion']))}")
     return 0
 
 
@@ -667,8 +679,11 @@ def _quantisation_line(check: dict) -> str:
     """One tower's int8 check as `adsearch stats` prints it."""
     if not check.get("checked", True) or "cosine" not in check:
         return f"{check.get('precision', '?')}, unchecked (PyTorch path)"
-    return (f"{check.get('precision', '?')}: cosine {check['cosine']:.4f}, top-10 agreement "
-            f"{check['agreement']:.3f} with fp32 on the probe set")  # fmt: skip
+    from engine.onnx_towers import compared
+
+    cosine = compared("cosine", check["cosine"], check.get("min_cosine", QUANT_MIN_COSINE))
+    agreement = compared("agreement", check["agreement"], check.get("min_agreement", QUANT_MIN_AGREEMENT))
+    return f"{check.get('precision', '?')}: {cosine}, top-10 {agreement} with fp32 on the probe set"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -678,30 +693,30 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.models_command == "download":
         clip = args.clip or DEFAULT_CLIP_MODEL
         at = f" @ {args.revision}" if args.revision else ""
-        print(f"fetching CLIP {clip}{at} into {args.to}", flush=True)
+        say(f"fetching CLIP {clip}{at} into {args.to}", flush=True)
         path = models.download(clip, args.to, args.revision)
         manifest = json.loads(path.read_text())
         entry = manifest["models"]["clip"]
         folder = args.to / entry["folder"]
         for name in entry["files"]:
-            print(f"  {entry['folder']}/{name}  {(folder / name).stat().st_size:,} bytes")
-        print(f"clip: {entry['source']} @ {entry['revision'] or 'local copy'}")
+            say(f"  {entry['folder']}/{name}  {(folder / name).stat().st_size:,} bytes")
+        say(f"clip: {entry['source']} @ {entry['revision'] or 'local copy'}")
         for name, other in manifest["models"].items():
             if other.get("bundled"):
-                print(f"{name}: {other['source']} (bundled in {other['package']} {other['version']})")
-        print(f"manifest: {path}")
-        print(f"check it with `adsearch models check {args.to}`; use it with --clip-model {folder}")
+                say(f"{name}: {other['source']} (bundled in {other['package']} {other['version']})")
+        say(f"manifest: {path}")
+        say(f"check it with `adsearch models check {args.to}`; use it with --clip-model {folder}")
         return 0
     if not args.folder.is_dir():
         raise UsageError(f"{args.folder} is not a folder")
     report = models.check(args.folder)
     for line in report.lines:
-        print(line)
+        print(printable(line))
     if not report.ok:
-        print(f"{args.folder}: checks failed")
+        print(f"{printable(args.folder)}: checks failed")
         return 1
     clip_dir = args.folder / models.CLIP_FOLDER
-    print(f"all checks passed: use it with --clip-model {clip_dir} (or ADSEARCH_CLIP_MODEL={clip_dir})")
+    say(f"all checks passed: use it with --clip-model {clip_dir} (or ADSEARCH_CLIP_MODEL={clip_dir})")
     return 0
 
 
@@ -756,20 +771,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (AdsearchError, TesseractMissingError) as exc:
-        print(f"adsearch: error: {exc}", file=sys.stderr)
+        print(f"adsearch: error: {printable(exc)}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
-        print(f"adsearch: error: {exc.filename}: no such file", file=sys.stderr)
+        print(f"adsearch: error: {printable(exc.filename)}: no such file", file=sys.stderr)
         return 2
     except IsADirectoryError as exc:
-        print(f"adsearch: error: {exc.filename}: is a folder; give one image file", file=sys.stderr)
+        folder = printable(exc.filename)
+        print(f"adsearch: error: {folder}: is a folder; give one image file", file=sys.stderr)
         return 2
     except ValidationError as exc:  # a bad ADSEARCH_* environment variable or a bad option value
         for error in exc.errors():
-            print(f"adsearch: error: {_bad_value(error, parser, args.command)}", file=sys.stderr)
+            print(f"adsearch: error: {printable(_bad_value(error, parser, args.command))}", file=sys.stderr)
         return 2
     except SettingsError as exc:  # an ADSEARCH_* variable that is not even parseable (e.g. not JSON)
-        print(f"adsearch: error: bad setting: {exc} (lists are JSON, e.g. '[700, 1600]')", file=sys.stderr)
+        reason = printable(exc)
+        print(f"adsearch: error: bad setting: {reason} (lists are JSON, e.g. '[700, 1600]')", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("adsearch: interrupted; what was stored so far is kept, rerun to resume", file=sys.stderr)

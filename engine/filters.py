@@ -33,6 +33,7 @@ BUILTIN_FIELDS: dict[str, str] = {
 }
 RANGE_OPS = (">=", "<=", ">", "<")
 MAX_IN_VALUES = 100
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what an integer field holds (Qdrant's payload integers)
 _CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<|\s+not\s+in\s+|\s+in\s+)\s*(.*?)\s*$")
 
 
@@ -73,7 +74,8 @@ def split_query(query: str) -> QueryParts:
 
 
 def parse_where(texts: list[str], fields: dict[str, str]) -> list[Clause]:
-    """Parse `--where` clauses against the known fields (name -> type); SearchError with the reason."""
+    """Parse `--where` clauses against the known fields (name -> type); SearchError with the reason.
+    Equality on a float field becomes the closed range [value, value] (two clauses)."""
     return [parse_clause(text, fields) for text in texts if text.strip()]
 
 
@@ -93,12 +95,18 @@ def parse_clause(text: str, fields: dict[str, str]) -> Clause:
     return Clause(name, op, typed_value(_unquote(raw), kind, name))
 
 
+class _Unfit(ValueError):
+    """A value of the right form that a field cannot hold; the message says why."""
+
+
 def typed_value(raw: object, kind: str, name: str) -> object:
     """`raw` (text from a filter or a CSV cell, or a JSON value) as a value of `kind`; SearchError if
     it is not one."""
     try:
         return _CONVERT[kind](raw)
-    except (ValueError, TypeError):
+    except _Unfit as exc:
+        raise SearchError(f"'{raw}' is not a valid {kind} value for field {name}: {exc}") from None
+    except (ValueError, TypeError, OverflowError):
         raise SearchError(f"'{raw}' is not a valid {kind} value for field {name}") from None
 
 
@@ -133,8 +141,12 @@ def _integer(raw: object) -> int:
     if isinstance(raw, float):
         if not raw.is_integer():
             raise ValueError
-        return int(raw)
-    return int(str(raw).strip())
+        value = int(raw)
+    else:
+        value = int(str(raw).strip())
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _Unfit(f"integers are stored in 64 bits, from {INT64_MIN} to {INT64_MAX}")
+    return value
 
 
 def _float(raw: object) -> float:

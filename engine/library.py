@@ -379,6 +379,12 @@ class Library:
         self.close()
 
 
+def query_image(data: bytes, settings: Settings) -> Image.Image:
+    """A query image's bytes decoded under the pixel limit at the size a query uses: no more pixels
+    than the largest OCR pass reads (CLIP and the fingerprint need fewer)."""
+    return decode_image(data, settings.max_image_pixels, reduce_to=max(settings.ocr_scales)).image
+
+
 def _as_ingested(location: str | Path, payload: dict) -> bytes:
     """The bytes of a local file when they are the image's ingested bytes (a regular file, not a
     link, with the stored size and sha256); OSError saying why otherwise."""

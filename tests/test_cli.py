@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,10 @@ def test_stats(cli_db):
     checks = data["pipeline"]["quantisation"]  # CLIP was asked for in int8: each tower was checked
     assert set(checks) == {"clip-image", "clip-text"}
     for tower, check in checks.items():
-        assert f"int8 {tower}" in text and f"cosine {check['cosine']:.4f}" in text
+        line = next(line for line in text.splitlines() if f"int8 {tower}" in line)
+        shown = re.search(r"cosine ([0-9.]+) (>=|<) ([0-9.]+)", line)
+        assert shown and abs(float(shown[1]) - check["cosine"]) < 1e-5, line  # the figure, not its digits
+        assert (shown[2] == ">=") == (check["cosine"] >= check["min_cosine"])
     assert "fusion:            RRF k 3, weights image 1, text 3, keywords 1, prefetch 100 (built-in" in text
 
 

@@ -14,7 +14,8 @@ from engine.errors import SearchError
 from engine.filters import BUILTIN_FIELDS, Clause, parse_where, split_query
 from engine.store import ChannelQuery, ClientStore, EdgeStore, PointData, point_id
 
-FIELDS = {**BUILTIN_FIELDS, "brand": "keyword", "topics": "keywords", "year": "integer", "date": "datetime"}
+FIELDS = {**BUILTIN_FIELDS, "brand": "keyword", "topics": "keywords", "year": "integer", "date": "datetime",
+          "price": "float"}  # fmt: skip
 BRANDS = ["Audi", "BMW", "Kia"]
 
 
@@ -33,6 +34,7 @@ def make_points(n: int = 60) -> list[PointData]:
             "has_text": bool(i % 3),
             "width": 100 + i,
             "ingested_at": f"2026-01-01T00:{i:02d}:00+00:00",
+            "price": 0.5 + (i % 4) * 0.25,
         }
         points.append(PointData(point_id(str(i)), vectors, payload))
     return points
@@ -70,6 +72,16 @@ CASES = {
     "has_text=false": lambda p: not p["has_text"],
     "has_text!=true": lambda p: not p["has_text"],
     "width<130": lambda p: p["width"] < 130,
+    "price=0.75": lambda p: p["price"] == 0.75,  # a float's exact value: the closed range [0.75, 0.75]
+    "price = 1": lambda p: p["price"] == 1.0,
+    "price in [1.25]": lambda p: p["price"] == 1.25,
+    "price>=1": lambda p: p["price"] >= 1,
+    "price!=0.75": lambda p: p["price"] != 0.75,
+    "price not in [0.75, 1]": lambda p: p["price"] not in (0.75, 1.0),
+    "price in [0.75, 1.25]": lambda p: p["price"] in (0.75, 1.25),
+    "date in [2014-05-01, 2013-01-01]": lambda p: (
+        date(p) in (datetime(2014, 5, 1, tzinfo=UTC), datetime(2013, 1, 1, tzinfo=UTC))
+    ),
 }
 
 
@@ -132,6 +144,11 @@ def test_browse_orders_by_an_indexed_field_and_pages(store):
         ("topics in []", "give 1 to"),
         ("has_text=maybe", "not a valid bool"),
         ("just words", "bad filter"),
+        ("price=nan", "not a valid float"),
+        ("year=9223372036854775808", "integers are stored in 64 bits"),
+        ("year>=-9223372036854775809", "integers are stored in 64 bits"),
+        ("year in [1, 99999999999999999999]", "integers are stored in 64 bits"),
+        ("width<1e19", "not a valid integer"),
     ],
 )
 def test_bad_filters_say_why(text, reason):
@@ -147,6 +164,16 @@ def test_values_are_typed_and_lists_deduplicated():
     ]
     assert parse_where(["date<2014-02-01"], FIELDS)[0].value == datetime(2014, 2, 1, tzinfo=UTC)
     assert parse_where(["has_text=TRUE"], FIELDS) == [Clause("has_text", "=", True)]
+
+
+def test_float_values_are_typed_and_integers_are_64_bit():
+    assert parse_where(["price=0.5"], FIELDS) == [Clause("price", "=", 0.5)]
+    assert parse_where(["price in [0.5, .5]"], FIELDS) == [Clause("price", "in", (0.5,))]
+    assert parse_where(["ocr_confidence=80"], FIELDS) == [Clause("ocr_confidence", "=", 80.0)]
+    assert parse_where(["price>0.5"], FIELDS) == [Clause("price", ">", 0.5)]
+    assert parse_where(["year=9223372036854775807", "year>=-9223372036854775808"], FIELDS) == [
+        Clause("year", "=", 2**63 - 1), Clause("year", ">=", -(2**63)),
+    ]  # fmt: skip
 
 
 def test_a_query_splits_into_embedded_text_and_exact_wording():

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import socket
+import threading
 import time
 
 import httpx
@@ -270,6 +271,89 @@ def test_admission_limit_refuses_at_once_and_frees_its_slots():
     asyncio.run(scenario())
 
 
+def guarded_call(limit: AdmissionLimit, chunks: list[bytes], length: int | None = None, stall: bool = False):
+    """One POST into `limit` (its app replaced by one that reads the body) whose body arrives in
+    `chunks` (then, with `stall`, nothing more ever): (status, answer body, what the app read or None
+    when it never ran, occupancy seen while receiving)."""
+    seen: dict = {}
+
+    async def scenario():
+        read: list[dict] = []
+        ran = False
+
+        async def app(scope, receive, send):
+            nonlocal ran
+            ran = True
+            while True:
+                message = await receive()
+                read.append(message)
+                if not message.get("more_body"):
+                    break
+            read.append(await receive())  # after the body: what the client does next
+            await _echo(scope, receive, send)
+
+        limit.app = app
+        queue = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
+        if not stall:
+            queue[-1]["more_body"] = False
+        sent = []
+
+        async def receive():
+            if queue:
+                seen.setdefault("during", dict(vars(limit.occupancy)))
+                await asyncio.sleep(0)
+                return queue.pop(0)
+            if stall:
+                await asyncio.Event().wait()  # a client that never sends the rest
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        size = sum(map(len, chunks)) if length is None else length
+        scope = {"type": "http", "method": "POST", "path": "/api/search", "query_string": b"",
+                 "headers": [(b"content-length", str(size).encode())]}  # fmt: skip
+        await asyncio.wait_for(limit(scope, receive, send), timeout=10)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:]), read if ran else None
+
+    status, body, read = asyncio.run(scenario())
+    return status, body, read, seen.get("during")
+
+
+def test_a_body_is_read_whole_before_the_request_takes_its_slot_and_replayed_intact():
+    limit = AdmissionLimit(_echo, limit=1)
+    small = [b'{"q": ', b'"sale"}']
+    status, _, read, during = guarded_call(limit, small)
+    assert status == 200 and during["receiving"] == 1 and during["active"] == 0
+    assert read == [{"type": "http.request", "body": b'{"q": "sale"}', "more_body": False},
+                    {"type": "http.disconnect"}]  # fmt: skip
+    large = [bytes([i]) * n for i, n in enumerate([1, 300_000, 7, 2**20 + 3, 0, 99_999])]
+    status, _, read, during = guarded_call(limit, large)
+    assert status == 200 and during["uploading"] == 1 and during["active"] == 0  # by its Content-Length
+    assert b"".join(m.get("body", b"") for m in read) == b"".join(large)
+    assert [m.get("more_body") for m in read[:-1]] == [True] * (len(read) - 2) + [False]
+    assert read[-1] == {"type": "http.disconnect"}
+    assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0}
+
+
+def test_a_body_that_stops_arriving_gets_408_and_frees_its_place():
+    limit = AdmissionLimit(_echo, limit=1)
+    limit.body_timeout, limit.min_body_rate = 0.2, 2**40  # 0.2 s, whatever the size
+    for chunks, length in (([b'{"q": '], 100), ([b"x" * 300_000], 10**6)):  # small, and an upload
+        status, body, read, _ = guarded_call(limit, chunks, length, stall=True)
+        assert status == 408 and read is None  # the app never ran
+        assert b"too slow" in body
+        assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0}
+
+
+def test_a_body_over_the_limit_gets_413_as_soon_as_that_shows():
+    limit = AdmissionLimit(_echo, limit=1, max_body=1000)
+    assert guarded_call(limit, [b"x" * 10], length=1001)[:3:2] == (413, None)  # by its Content-Length
+    assert guarded_call(limit, [b"x" * 600, b"x" * 600], length=1000)[:3:2] == (413, None)  # by its bytes
+    assert guarded_call(limit, [b"x" * 1000])[0] == 200
+    assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0}
+
+
 def test_the_guards_pass_lifespan_events_through():
     """The lifespan scope has no path: a guard that reads it first breaks the app's startup."""
     seen = []
@@ -492,16 +576,21 @@ def test_the_api_key_does_not_make_a_cross_site_write_acceptable(http, guard_lib
 # ---------------------------------------------------------------------- overload over HTTP
 
 
-@pytest.fixture
-def limited(guard_library):
-    """A second app over the same library with max_concurrent_requests=1 (read at create_app), no
-    lifespan (it leaves the library's upload runner alone): (port, app)."""
+def limited_app(guard_library, slots: int):
+    """A second app over the same library with max_concurrent_requests=`slots` (read at create_app)."""
     original = guard_library.settings
-    guard_library.settings = original.with_overrides(max_concurrent_requests=1)
+    guard_library.settings = original.with_overrides(max_concurrent_requests=slots)
     try:
-        app = create_app(guard_library)
+        return create_app(guard_library)
     finally:
         guard_library.settings = original
+
+
+@pytest.fixture
+def limited(guard_library):
+    """An app with one request slot, no lifespan (it leaves the library's upload runner alone):
+    (port, app)."""
+    app = limited_app(guard_library, 1)
     with serve(app, lifespan="off") as port:
         yield port, app
 
@@ -514,91 +603,222 @@ def admission(app) -> AdmissionLimit:
     return layer
 
 
-def settle(limit: AdmissionLimit, active: int, timeout: float = 10) -> None:
-    """Wait until `active` requests are in progress. A slot is given back just after the response
-    is sent, so a client that asks again at once may find it still taken; these tests wait for it."""
+def settle(limit: AdmissionLimit, active: int, timeout: float = 10, what: str = "active") -> None:
+    """Wait until `active` requests are in progress (or, with `what`, another Occupancy count). A
+    slot is given back just after the response is sent, so a client that asks again at once may find
+    it still taken; these tests wait for it."""
     deadline = time.time() + timeout
-    while limit.active != active:
-        assert time.time() < deadline, f"{limit.active} requests in progress, expected {active}"
+    while getattr(limit.occupancy, what) != active:
+        assert time.time() < deadline, f"{getattr(limit.occupancy, what)} {what}, expected {active}"
         time.sleep(0.01)
 
 
-class SlowUpload:
-    """POST /api/search/image over a raw socket whose multipart body is sent in two halves: between
-    them the request is in progress (the app is waiting for the rest of the body)."""
+class HeldSearches:
+    """Searches that compute until released: the library's search waits on an event (a request
+    that holds its slot for as long as a test needs, whatever the machine's speed)."""
 
-    BOUNDARY = "guard-test-boundary"
+    def __init__(self, library, monkeypatch):
+        self.release, self.entered = threading.Event(), threading.Semaphore(0)
+        original = library.search
 
-    def __init__(self, port: int, image: bytes):
-        head = (f'--{self.BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="q.png"\r\n'
-                "Content-Type: image/png\r\n\r\n").encode()  # fmt: skip
-        self.rest = image + f"\r\n--{self.BOUNDARY}--\r\n".encode()
-        request = (
-            f"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: multipart/form-data; boundary={self.BOUNDARY}\r\n"
-            f"Content-Length: {len(head) + len(self.rest)}\r\nConnection: close\r\n\r\n"
-        ).encode()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        self.sock.sendall(request + head)
+        def search(*args, **kwargs):
+            self.entered.release()
+            assert self.release.wait(60), "a held search was never released"
+            return original(*args, **kwargs)
 
-    def finish(self) -> bytes:
-        self.sock.sendall(self.rest)
+        monkeypatch.setattr(library, "search", search)
+        self.threads: list[threading.Thread] = []
+        self.answers: list[httpx.Response] = []
+
+    def start(self, port: int, n: int = 1) -> None:
+        """`n` searches that reach the library (and stay there)."""
+        url = f"http://127.0.0.1:{port}{SEARCH}"
+        for _ in range(n):
+            thread = threading.Thread(target=lambda: self.answers.append(httpx.get(url, timeout=60)))
+            thread.start()
+            self.threads.append(thread)
+        for _ in range(n):
+            assert self.entered.acquire(timeout=30), "a held search did not reach the library"
+
+    def finish(self) -> list[httpx.Response]:
+        self.release.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        return self.answers
+
+
+class RawRequest:
+    """A request over a raw socket whose body is sent when and as slowly as a test says."""
+
+    def __init__(self, port: int, path: str, length: int, content_type: str = "application/json"):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {length}\r\n\r\n")  # fmt: skip
+        self.sock.sendall(head.encode())
+
+    def send(self, data: bytes) -> bool:
+        """Send `data`; False once the server has closed the connection."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def answer(self) -> bytes:
+        """What the server answered, up to its closing the connection."""
         chunks = []
-        while chunk := self.sock.recv(65536):
-            chunks.append(chunk)
-        self.sock.close()
+        try:
+            while chunk := self.sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
         return b"".join(chunks)
 
-    def abandon(self) -> None:
+    def close(self) -> None:
         self.sock.close()
 
 
 SEARCH = "/api/search?q=sale"
+# Seconds a test's server gives a request body (BODY_TIMEOUT in production): long while a test checks
+# what happens meanwhile (on a busy machine too), then short; the guard reads it at every chunk.
+PATIENT = 120.0
 
 
-def test_overload_gets_503_at_once_while_health_and_jobs_answer(limited, sample_dir, truth):
+def hurry(limit: AdmissionLimit) -> None:
+    """Make every body arriving at `limit` late from its next chunk on."""
+    limit.body_timeout, limit.min_body_rate = 0.0, 2**40
+
+
+def test_overload_gets_503_at_once_while_health_and_jobs_answer(limited, guard_library, monkeypatch):
     port, app = limited
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
         assert http.get(SEARCH).status_code == 200  # one at a time is fine
         limit = admission(app)
         settle(limit, 0)
-        held = SlowUpload(port, (sample_dir / readable(truth)[0]["file"]).read_bytes())
+        ready = http.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        held = HeldSearches(guard_library, monkeypatch)
+        held.start(port)
         try:
-            settle(limit, 1)  # the held request is in the app, waiting for the rest of its body
-            started = time.perf_counter()
+            settle(limit, 1)  # the held request computes
             busy = http.get(SEARCH)
-            assert busy.status_code == 503
-            assert time.perf_counter() - started < 2  # at once, not queued behind the held request
+            # answered while the held request still holds the only slot: refused, not queued behind it
+            assert busy.status_code == 503 and not held.release.is_set() and limit.occupancy.active == 1
             assert busy.headers["retry-after"] == "1"
             assert "busy" in busy.json()["detail"]
             assert http.get("/").status_code == 503  # pages count too
+            assert http.post("/api/search", json={"q": "sale"}).status_code == 503
             refused_write = http.post("/api/images", files=[("files", ("a.png", png_bytes()))])
             assert refused_write.status_code == 503
             health = http.get("/health")
             assert health.status_code == 200 and health.json()["status"] == "ok"
+            assert health.json()["saturated"] is True
+            assert health.json()["requests_in_progress"] == health.json()["request_limit"] == 1
+            ready = http.get("/health/ready", headers={"Host": "10.0.0.7"})  # probes by address
+            assert ready.status_code == 503 and ready.json()["ready"] is False
             assert http.get("/api/jobs").status_code == 200
             assert http.get(f"/api/jobs/{'0' * 32}").status_code == 404  # exempt: the route answers
             assert http.get(f"/jobs/{'0' * 32}").status_code == 404
             assert http.get("/static/style.css").status_code == 200
             assert limit.active == 1
         finally:
-            answer = held.finish()
-        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]  # the held request completes normally
-        assert b'"hits"' in answer
+            answers = held.finish()
+        assert [a.status_code for a in answers] == [200]  # the held request completes normally
+        assert "hits" in answers[0].json()
         settle(limit, 0)
+        assert http.get(SEARCH).status_code == 200
+        health = http.get("/health").json()
+        assert health["saturated"] is False and health["requests_in_progress"] == 0
+        assert http.get("/health/ready").status_code == 200
+
+
+def test_slow_bodies_take_no_slot_and_get_408(guard_library):
+    """Four clients (as many as the slots) that send a search's headers, then its body a byte at a
+    time: searches keep being answered, and each slow client gets 408 once past the deadline."""
+    app = limited_app(guard_library, 4)
+    with serve(app, lifespan="off") as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        assert http.get(SEARCH).status_code == 200
+        limit = admission(app)
+        limit.body_timeout = PATIENT
+        slow = [RawRequest(port, "/api/search", 1000) for _ in range(4)]
+        try:
+            for client in slow:
+                client.send(b"{")
+            settle(limit, 4, what="receiving")  # every slow body is arriving, none holds a slot
+            for _ in range(3):
+                for client in slow:
+                    client.send(b" ")
+                assert http.get(SEARCH).status_code == 200
+                assert http.post("/api/search", json={"q": "sale", "k": 2}).status_code == 200
+                health = http.get("/health").json()
+                assert health["saturated"] is False and health["bodies_arriving"] == 4
+                assert http.get("/health/ready").status_code == 200
+            hurry(limit)  # the deadline has passed: the next byte is too late
+            for client in slow:
+                client.send(b" ")
+            answers = [client.answer() for client in slow]
+        finally:
+            for client in slow:
+                client.close()
+        for answer in answers:
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b"too slow" in answer
+        settle(limit, 0, what="receiving")
+        assert limit.active == 0
         assert http.get(SEARCH).status_code == 200
 
 
-def test_a_client_that_disconnects_gives_its_slot_back(limited, sample_dir, truth):
+def test_a_slow_upload_takes_no_search_slot_and_large_bodies_have_their_own_limit(guard_library):
+    """A large body (an upload) stalls after its first part: searches go on; with one slot, a second
+    large body at the same time gets 503; the stalled one gets 408 and frees its place."""
+    app = limited_app(guard_library, 1)
+    boundary = "b0undary"
+    part = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="x.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode()  # fmt: skip
+    with serve(app, lifespan="off") as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        assert http.get(SEARCH).status_code == 200
+        limit = admission(app)
+        limit.body_timeout = PATIENT
+        kind = f"multipart/form-data; boundary={boundary}"
+        stalled = RawRequest(port, "/api/images", 3 * 2**20, kind)
+        try:
+            stalled.send(part + b"\0" * 300_000)  # more than fits in memory, far from all of it
+            settle(limit, 1, what="uploading")
+            assert http.get(SEARCH).status_code == 200
+            assert http.get("/health").json()["saturated"] is False
+            second = http.post("/api/images", files=[("files", ("big.png", b"\0" * 400_000))])
+            assert second.status_code == 503 and "uploads arriving" in second.json()["detail"]
+            hurry(limit)
+            stalled.send(b"\0" * 1000)
+            answer = stalled.answer()
+        finally:
+            stalled.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        settle(limit, 0, what="uploading")
+        assert limit.active == 0
+        assert http.get(SEARCH).status_code == 200
+
+
+def test_a_client_that_disconnects_gives_its_places_back(limited, guard_library, monkeypatch):
     port, app = limited
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
         assert http.get(SEARCH).status_code == 200
         limit = admission(app)
         settle(limit, 0)
-        held = SlowUpload(port, (sample_dir / readable(truth)[0]["file"]).read_bytes())
+        gone = RawRequest(port, "/api/search", 1000)  # leaves half-way through its body
+        gone.send(b'{"q": ')
+        settle(limit, 1, what="receiving")
+        assert http.get(SEARCH).status_code == 200
+        gone.close()
+        settle(limit, 0, what="receiving")
+        held = HeldSearches(guard_library, monkeypatch)
+        computing = RawRequest(port, "/api/search", len(b'{"q": "sale"}'))
+        computing.send(b'{"q": "sale"}')
+        assert held.entered.acquire(timeout=30)
         settle(limit, 1)
         assert http.get(SEARCH).status_code == 503
-        held.abandon()
+        computing.close()  # leaves while its search computes: the slot is back when it ends
+        held.finish()
         settle(limit, 0)
         assert http.get(SEARCH).status_code == 200
         for path in (

@@ -152,7 +152,7 @@ def test_url_sources_no_redirects_no_fetch_on_request_and_only_matching_copies(l
         routes["/ad.png"] = (200, {"Content-Type": "image/png"}, ad)
         routes["/moved.png"] = (302, {"Location": f"{host}/internal/meta"}, b"")
         routes["/big.png"] = (200, {}, big + b"\0" * 4096)
-        library.settings = library.settings.with_overrides(max_file_bytes=len(big) + 100)
+        library.settings = library.settings.with_overrides(max_file_bytes=max(len(ad), len(big)) + 100)
         report, failures = ingest_all(library, f"{host}/ads.txt")
         assert report.ingested == 1 and len(failures) == 2
         assert "redirects are not followed" in failures[f"{host}/moved.png"]

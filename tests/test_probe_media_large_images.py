@@ -96,8 +96,7 @@ def test_a_query_jpeg_is_decoded_reduced_and_upright():
 
 def test_query_images_are_decoded_off_the_event_loop(http, monkeypatch):
     """The decode (and the search after it) run in a worker thread: the event loop keeps serving."""
-    import api.app
-    import api.pages
+    import engine.library
 
     on_loop = []
 
@@ -114,8 +113,7 @@ def test_query_images_are_decoded_off_the_event_loop(http, monkeypatch):
 
         return decode
 
-    for module in (api.app, api.pages):
-        monkeypatch.setattr(module, "decode_image", recording(module))
+    monkeypatch.setattr(engine.library, "decode_image", recording(engine.library))  # query_image's decode
     query = flat_png(400, 300, (30, 160, 60))
     assert http.post("/api/search/image", files={"file": ("q.png", query)}).status_code == 200
     assert http.post("/search-image", files={"file": ("q.png", query)}).status_code == 200

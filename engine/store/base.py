@@ -286,6 +286,7 @@ class FilterParts:
     def phrase(self, key: str, text: str): ...
     def word(self, key: str, text: str): ...
     def combine(self, must: list, must_not: list): ...
+    def any_of(self, conditions: list): ...
 
 
 def build_filter(clauses: Sequence[Clause], parts: FilterParts, with_vector: str | None = None):
@@ -310,13 +311,21 @@ def _condition(clause: Clause, parts: FilterParts) -> tuple[object, bool]:
     if clause.field in VECTOR_FLAGS:  # has_text=true: the point has a text vector
         return parts.has_vector(VECTOR_FLAGS[clause.field]), negate != (not value)
     if clause.op in ("in", "not in"):
+        if any(isinstance(v, float | datetime) for v in value):  # exact values the store cannot match
+            return parts.any_of([_exact(clause.field, v, parts) for v in value]), negate
         return parts.match_any(clause.field, [_plain(v) for v in value]), negate
     if clause.op in RANGE_BOUND:
         bounds = {RANGE_BOUND[clause.op]: _plain(value)}
         return parts.range(clause.field, bounds, isinstance(value, datetime)), False
-    if isinstance(value, datetime):  # = on a date-time: that instant
-        return parts.range(clause.field, {"gte": _plain(value), "lte": _plain(value)}, True), negate
+    if isinstance(value, float | datetime):
+        return _exact(clause.field, value, parts), negate
     return parts.match(clause.field, value), negate
+
+
+def _exact(field: str, value: object, parts: FilterParts) -> object:
+    """= on a float or a date-time, as the closed range [value, value]: Qdrant matches exact values
+    of keywords and integers only."""
+    return parts.range(field, {"gte": _plain(value), "lte": _plain(value)}, isinstance(value, datetime))
 
 
 def _plain(value: object) -> object:

@@ -59,6 +59,9 @@ class ClientFilterParts(FilterParts):
     def combine(self, must, must_not):
         return self.m.Filter(must=must or None, must_not=must_not or None)
 
+    def any_of(self, conditions):
+        return self.m.Filter(should=conditions)
+
 
 class ClientStore(Store):
     """A collection behind qdrant-client: a Qdrant server/cluster, or qdrant-client's local mode.

@@ -64,6 +64,9 @@ class EdgeFilterParts(FilterParts):
     def combine(self, must, must_not):
         return self.qe.Filter(must=must or None, must_not=must_not or None)
 
+    def any_of(self, conditions):
+        return self.qe.Filter(should=conditions)
+
 
 class EdgeStore(Store):
     """Embedded Qdrant Edge shard in `<db>/<collection>/`, metadata in `<collection>.meta.json`.
