@@ -22,6 +22,7 @@ from api.deps import (
     JobId,
     LibraryDep,
     Mode,
+    job_json,
     ocr_of,
     read_upload,
     read_uploads,
@@ -299,18 +300,18 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
             job = await run_in_threadpool(lib.jobs.wait, job.id)
             response.status_code = 200
         response.headers["Location"] = f"/api/jobs/{job.id}"
-        return job.public()
+        return job_json(job)
 
     @app.get("/api/jobs")
     def list_jobs(lib: LibraryDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> dict:
         """The most recent upload jobs, newest first."""
-        return {"jobs": [job.public() for job in lib.jobs.list()[:limit]]}
+        return {"jobs": [job_json(job) for job in lib.jobs.list()[:limit]]}
 
     @app.get("/api/jobs/{job_id}")
     def job_status(lib: LibraryDep, job_id: JobId) -> dict:
         """One upload job: status (queued, running, done, interrupted), progress, counts, and each
         file's result (ingested, unchanged, failed with the reason, cancelled, or pending)."""
-        return lib.jobs.get(job_id).public()
+        return job_json(lib.jobs.get(job_id))
 
     @app.delete("/api/images/{image_id}", dependencies=[Depends(require_key)])
     def delete_image(lib: LibraryDep, image_id: ImageId) -> dict:

@@ -11,12 +11,12 @@ from fastapi import Path as PathParam
 
 from engine.config import Settings
 from engine.errors import SearchError
-from engine.ingest import stored_ocr
 from engine.library import Library
+from engine.schema import MODES, stored_ocr
 
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 JOB_PATTERN = r"^[0-9a-f]{32}$"
-Mode = Literal["hybrid", "visual", "text", "keyword", "duplicate"]
+Mode = Literal[tuple(MODES)]  # the modes of engine.schema, as a type the API validates
 ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
 JobId = Annotated[str, PathParam(pattern=JOB_PATTERN, description="upload job id")]
 
@@ -64,6 +64,12 @@ async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tupl
     if len(files) > settings.max_upload_files:
         raise HTTPException(413, f"at most {settings.max_upload_files} files per upload")
     return [(f.filename or "upload", await read_upload(f, settings.max_upload_bytes)) for f in files]
+
+
+def job_json(job) -> dict:
+    """An upload job as the API and the pages show it: engine.jobs' public view plus its status URL."""
+    public = job.public()
+    return {"id": public.pop("id"), "url": f"/api/jobs/{job.id}", **public}
 
 
 def ocr_of(payload: dict) -> dict:

@@ -19,6 +19,7 @@ from api.deps import (
     JobId,
     LibraryDep,
     Mode,
+    job_json,
     key_accepted,
     ocr_of,
     read_upload,
@@ -27,7 +28,8 @@ from api.deps import (
 from engine.errors import AdsearchError, NotFound
 from engine.filters import BUILTIN_FIELDS
 from engine.library import query_image
-from engine.search import MODES, term_matches
+from engine.schema import MODES
+from engine.search import term_matches
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -305,7 +307,7 @@ def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
 def render_upload(request: Request, lib, job: dict | None = None, error: str | None = None, status_code=200):
     """The upload page, following `job` when given, with the ten most recent uploads."""
     settings = lib.settings
-    recent = [j.public() for j in lib.jobs.list()[:10]]
+    recent = [job_json(j) for j in lib.jobs.list()[:10]]
     return render(request, "upload.html", status_code, job=job, error=error, jobs=recent,
                   needs_key=bool(settings.api_key), max_files=settings.max_upload_files,
                   max_mib=settings.max_upload_bytes // 2**20)  # fmt: skip
@@ -333,7 +335,7 @@ async def upload_form(
         return render_upload(request, lib, error=exc.detail, status_code=200 if htmx else exc.status_code)
     lib.jobs.start()
     job = await run_in_threadpool(lib.jobs.submit, contents)
-    return render_upload(request, lib, job=job.public())
+    return render_upload(request, lib, job=job_json(job))
 
 
 @router.get("/jobs/{job_id}")
@@ -342,7 +344,7 @@ def job_page(request: Request, lib: LibraryDep, job_id: JobId):
         job = lib.jobs.get(job_id)
     except NotFound as exc:
         return render(request, "error.html", message=str(exc), status_code=404)
-    return render_upload(request, lib, job=job.public())
+    return render_upload(request, lib, job=job_json(job))
 
 
 @router.get("/stats")

@@ -24,7 +24,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from bench.common import ADS377, write_results
-from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM, THRESHOLD, VERSION, creative_vector
+from engine.creative import CREATIVE_DIM, THRESHOLD, VERSION, creative_vector
+from engine.schema import CREATIVE_CHANNEL
 from engine.store import ChannelQuery, EdgeStore, PointData, point_id
 
 KINDS = ("resize", "jpeg", "crop", "sticker", "colour")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.config import PRECISIONS, QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE, Settings, parse_readers
 from engine.errors import AdsearchError, UsageError
+from engine.schema import MODES
 from engine.terminal import PrintableFormatter, printable, printable_lines
 from ocr_text.settings import DEFAULT_READERS
 
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         default="hybrid",
-        choices=["hybrid", "visual", "text", "keyword", "duplicate"],
+        choices=list(MODES),
         help="duplicate: other copies of the --image ad (resized, recompressed, cropped, restickered), "
         "by perceptual fingerprint, no model; only same-creative hits",
     )
@@ -514,7 +515,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from engine.evaluate import evaluate, read_qrels, read_queries, report_markdown, write_report
-    from engine.search import MODES
 
     modes = list(dict.fromkeys(m.strip() for m in args.modes.split(",") if m.strip()))  # each once
     unknown = [m for m in modes if m not in MODES]

@@ -11,12 +11,12 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from engine.schema import CHANNELS
 from ocr_text import DEFAULT_READERS, READER_NAMES, OcrSettings
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
-CHANNELS = ("image", "text", "keywords")
 Precision = Literal["int8", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 # The int8 check (engine/onnx_towers.py): below either figure on the probe set, a tower runs in fp32.

@@ -22,7 +22,6 @@ from PIL import Image
 
 from engine.images import clip_view
 
-CREATIVE_CHANNEL = "creative"
 VERSION = "phash8+dct6w-v1"  # part of the pipeline signature: a change re-encodes stored points once
 PHASH_BITS = 64
 DCT_KEEP = 6
@@ -57,4 +56,4 @@ def same_creative(score: float, threshold: float = THRESHOLD) -> bool:
     return score >= threshold
 
 
-__all__ = ["CREATIVE_CHANNEL", "CREATIVE_DIM", "THRESHOLD", "VERSION", "creative_vector", "same_creative"]
+__all__ = ["CREATIVE_DIM", "THRESHOLD", "VERSION", "creative_vector", "same_creative"]

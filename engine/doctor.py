@@ -144,8 +144,8 @@ def _check_store(settings: Settings, encoders, report: Diagnosis) -> None:
 
 def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> None:
     """Which pipeline made the stored points, and whether a rerun of ingest would redo any."""
-    from engine.ingest import pipeline_info
     from engine.ocr import usable_ocr
+    from engine.pipeline import pipeline_info
 
     signatures: Counter = Counter()
     for n, (_, payload) in enumerate(store.scroll(batch=1024, fields=["pipeline"])):

@@ -33,7 +33,7 @@ from engine.errors import ClipUnavailable
 from engine.images import clip_view
 from engine.onnx_towers import Probe
 from engine.probes import IMAGES_KEY, PROBE_TEXTS, TEXTS_KEY, probe_images
-from engine.store import SparseVec
+from engine.schema import SparseVec
 from engine.text import BM25_RESOURCES, english_stopwords
 
 log = logging.getLogger(__name__)

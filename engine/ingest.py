@@ -25,15 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.config import Settings
-from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM
-from engine.creative import VERSION as CREATIVE_VERSION
+from engine.creative import CREATIVE_DIM
 from engine.encoders import Encoders
 from engine.errors import AdsearchError
-from engine.executors import Executor, ModelFacts, Pending, Processed, make_executor
+from engine.executors import Executor, Pending, Processed, make_executor
 from engine.filters import BUILTIN_FIELDS
 from engine.images import AnalysedImage
 from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
 from engine.ocr import usable_ocr
+from engine.pipeline import ModelFacts
+from engine.schema import CREATIVE_CHANNEL, point_id, stored_ocr
 from engine.sources import (
     Source,
     SourcePolicy,
@@ -46,8 +47,7 @@ from engine.sources import (
     stored_path,
     write_atomically,
 )
-from engine.store import PointData, Store, point_id
-from ocr_text import OcrResult, OcrSettings, OcrWord, tesseract_version
+from engine.store import PointData, Store
 
 log = logging.getLogger(__name__)
 
@@ -93,41 +93,6 @@ class IngestReport:
         )
 
 
-def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
-    """What produced a point; its `signature` changes whenever re-processing would change the point.
-    `precision` is what each channel's towers ran after the int8 check; `quantisation` that check's
-    figures per tower asked for int8 (they explain the precision, so they are not in the signature)."""
-    models = encoders.models()
-    ocr = ocr_settings.signature()
-    precision = encoders.precision
-    what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime, CREATIVE_VERSION)
-    digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
-    return {
-        "signature": digest,
-        "ocr": ocr,
-        "tesseract": tesseract_version(),
-        "models": models,
-        "precision": precision,
-        "runtime": encoders.runtime,
-        "creative": CREATIVE_VERSION,
-        "quantisation": {
-            tower: {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
-            for tower, figures in encoders.quantisation().items()
-        },
-    }
-
-
-def model_facts(ocr_settings: OcrSettings, encoders: Encoders) -> ModelFacts:
-    """What ingest records about these encoders (and OCR settings)."""
-    return ModelFacts(
-        pipeline=pipeline_info(ocr_settings, encoders),
-        dims={"image": encoders.clip.dim if encoders.clip else None, "text": encoders.dense.dim},
-        visual=encoders.visual,
-        clip_error=encoders.clip_error,
-        models=encoders.models(),
-    )
-
-
 def collection_dims(settings: Settings, facts: ModelFacts, store: Store) -> dict[str, int]:
     """Dense sizes: CLIP's own, else the existing collection's image size, else the configured default;
     the creative fingerprint's (engine.creative), added to a collection made before it."""
@@ -148,13 +113,6 @@ class IngestHooks:
 
     def writing(self):
         return self.write_lock or contextlib.nullcontext()
-
-
-def stored_ocr(payload: dict) -> OcrResult:
-    """The OCR result kept in a point's payload."""
-    words = [OcrWord(**w) for w in payload.get("ocr_words") or []]
-    readers = tuple(payload.get("ocr_readers") or ["tesseract"])  # stored before there were readers
-    return OcrResult(payload.get("ocr_text", ""), payload.get("ocr_raw_text", ""), words, readers)
 
 
 class Ingestor:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from engine.errors import ImageError, NotFound
 from engine.images import check_image
@@ -34,7 +34,9 @@ from engine.ingest import IngestHooks
 from engine.store import point_id
 
 if TYPE_CHECKING:
-    from engine.library import Library
+    from engine.config import Settings
+    from engine.ingest import IngestReport
+    from engine.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,6 @@ class Job:
         finished = self.status == "done"
         return {
             "id": self.id,
-            "url": f"/api/jobs/{self.id}",
             "status": self.status,
             "created_at": self.created_at,
             "started_at": self.started_at,
@@ -124,13 +125,26 @@ def write_durably(path: Path, data: bytes) -> None:
         os.close(folder)
 
 
-class UploadJobs:
-    """The upload queue of one Library: submit, follow, cancel, and the background runner."""
+class UploadHost(Protocol):
+    """What the upload queue needs of the collection it feeds (engine.library.Library is one): its
+    folders, settings and store, and an ingest that runs on this machine."""
 
-    def __init__(self, library: Library):
-        self.library = library
-        self.journal_dir = library.data_dir / "jobs"
-        self.upload_dir = library.upload_dir
+    data_dir: Path
+    upload_dir: Path
+    settings: Settings
+    store: Store
+
+    def ingest(self, paths: list[str], on_error: Callable[[str, str], None], hooks: IngestHooks,
+               here: bool) -> IngestReport: ...  # fmt: skip
+
+
+class UploadJobs:
+    """The upload queue of one collection: submit, follow, cancel, and the background runner."""
+
+    def __init__(self, host: UploadHost):
+        self.host = host
+        self.journal_dir = host.data_dir / "jobs"
+        self.upload_dir = host.upload_dir
         self._jobs: dict[str, Job] = {}
         self._queue: deque[str] = deque()
         self._lock = threading.Condition()
@@ -238,7 +252,7 @@ class UploadJobs:
         """The entry of one uploaded file: pending with the path it is to be saved at when it decodes
         within the pixel limit, else failed with the reason (nothing is written here)."""
         try:
-            fmt = check_image(data, self.library.settings.max_image_pixels)
+            fmt = check_image(data, self.host.settings.max_image_pixels)
         except ImageError as exc:
             return JobFile(name, "failed", error=str(exc))
         sha = hashlib.sha256(data).hexdigest()
@@ -294,7 +308,7 @@ class UploadJobs:
         if any(f.stored == name and f.status == "pending" for j in self._jobs.values() for f in j.files):
             return False
         pid = point_id(path.name.split(".", 1)[0])
-        payload = self.library.store.retrieve([pid]).get(pid)
+        payload = self.host.store.retrieve([pid]).get(pid)
         return not (payload and name in payload.get("paths", []))
 
     # ------------------------------------------------------------------ the runner
@@ -325,7 +339,7 @@ class UploadJobs:
     def _run(self, job: Job) -> None:
         """Ingest the job's pending files, then record each file's result and release the uploads
         that ended up in no image (failed or cancelled)."""
-        lib = self.library
+        lib = self.host
         with self._lock:
             pending = [f for f in job.files if f.status == "pending"]
             if job.stored_before is None:  # first run; a rerun after a crash keeps the first answer

@@ -17,14 +17,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.config import CHANNELS, TUNABLE, TUNED_FUSION, Settings
-from engine.creative import CREATIVE_CHANNEL, THRESHOLD
+from engine.config import TUNABLE, TUNED_FUSION, Settings
+from engine.creative import THRESHOLD
 from engine.errors import NotFound, SearchError
 from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
 from engine.images import decode_image
 from engine.ingest import IngestHooks, IngestReport, ingest
 from engine.jobs import UploadJobs
 from engine.metadata import MetadataTable
+from engine.schema import CHANNELS, CREATIVE_CHANNEL
 from engine.search import Searcher, SearchResponse
 from engine.sources import (
     SourcePolicy,

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from engine.config import CHANNELS, Settings
-from engine.creative import CREATIVE_CHANNEL, THRESHOLD, creative_vector
+from engine.config import Settings
+from engine.creative import THRESHOLD, creative_vector
 from engine.errors import NotFound, SearchError
 from engine.filters import Clause
 from engine.ocr import usable_ocr
+from engine.schema import CHANNELS, CREATIVE_CHANNEL, DUPLICATE_MODE, MODES
 from engine.store import ChannelQuery, Store
 from engine.text import english_stopwords
 from ocr_text import read_text
@@ -26,16 +27,6 @@ from ocr_text import read_text
 if TYPE_CHECKING:
     from engine.encoders import Encoders
 
-MODES: dict[str, tuple[str, ...]] = {
-    "hybrid": CHANNELS,
-    "visual": ("image",),
-    "text": ("text",),
-    "keyword": ("keywords",),
-    # the same ad resized, recompressed, cropped a little, restickered: the perceptual fingerprint
-    # alone (engine.creative), only hits at or above its same-creative threshold
-    "duplicate": (CREATIVE_CHANNEL,),
-}
-DUPLICATE_MODE = "duplicate"
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SNIPPET_CHARS = 160
 MAX_EXAMPLES = 40

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
-from engine.creative import CREATIVE_CHANNEL, CREATIVE_DIM, THRESHOLD, creative_vector
+from engine.creative import CREATIVE_DIM, THRESHOLD, creative_vector
 from engine.errors import SearchError
 from engine.ingest import ingest
 from engine.library import Library
+from engine.schema import CREATIVE_CHANNEL
 from engine.store import EdgeStore, PointData, point_id
 from tests.test_cli import adsearch
 

@@ -180,7 +180,7 @@ def test_thresholds_are_settings_validated_from_0_to_1(monkeypatch):
 
 
 def test_encoders_and_the_pipeline_record_what_runs(settings, cache):
-    from engine.ingest import pipeline_info
+    from engine.pipeline import pipeline_info
 
     def pipeline(**overrides):
         encoders = load_encoders(settings.with_overrides(model_cache=cache, **overrides), quiet=True)

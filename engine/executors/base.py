@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.creative import CREATIVE_CHANNEL, creative_vector
+from engine.creative import creative_vector
 from engine.images import AnalysedImage
+from engine.pipeline import ModelFacts
+from engine.schema import CREATIVE_CHANNEL, IMAGE_CHANNEL, SPARSE_CHANNEL, TEXT_CHANNEL
 from engine.sources import SourcePolicy, read_bytes
 from ocr_text import OcrResult
 
@@ -40,19 +42,6 @@ class Processed:
 
 
 Outcome = Processed | str  # a str is the one-line reason the file failed
-
-
-@dataclass
-class ModelFacts:
-    """What ingest records about the models that encode (engine.ingest.model_facts): the pipeline
-    record (its `signature` identifies what made a point), each dense channel's vector size (image
-    None without CLIP), whether the image channel is on and why not."""
-
-    pipeline: dict
-    dims: dict[str, int | None]
-    visual: bool
-    clip_error: str | None
-    models: dict
 
 
 class Executor(ABC):
@@ -97,7 +86,7 @@ def encode_images(encoders, analysed: list[AnalysedImage]) -> tuple[list[dict], 
     out: list[dict] = [{CREATIVE_CHANNEL: creative_vector(a.view, viewed=True)} for a in analysed]
     if image_vectors is not None:
         for vectors, image_vector in zip(out, image_vectors, strict=True):
-            vectors["image"] = image_vector.tolist()
+            vectors[IMAGE_CHANNEL] = image_vector.tolist()
     for j, i in enumerate(with_text):
-        out[i]["text"], out[i]["keywords"] = dense[j].tolist(), sparse[j]
+        out[i][TEXT_CHANNEL], out[i][SPARSE_CHANNEL] = dense[j].tolist(), sparse[j]
     return out, time.perf_counter() - start

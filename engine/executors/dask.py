@@ -187,8 +187,8 @@ def _worker_models(settings_json: str) -> _WorkerModels:
         if settings_json not in _models:
             from engine.config import Settings
             from engine.encoders import load_encoders
-            from engine.ingest import model_facts
             from engine.ocr import usable_ocr
+            from engine.pipeline import model_facts
 
             settings = Settings.model_validate(json.loads(settings_json))
             ocr = usable_ocr(settings.ocr_settings())

@@ -28,7 +28,7 @@ class LocalExecutor(Executor):
     `settings.batch_size` finished files is encoded here while the workers read the next ones."""
 
     def __init__(self, settings, encoders, ocr):
-        from engine.ingest import model_facts
+        from engine.pipeline import model_facts
 
         self.settings = settings
         self.encoders = encoders

@@ -16,18 +16,8 @@ from __future__ import annotations
 
 from engine.config import Settings
 from engine.errors import StoreError
-from engine.store.base import (
-    DENSE_CHANNELS,
-    HIT_PAYLOAD_EXCLUDE,
-    SPARSE_CHANNEL,
-    ChannelQuery,
-    PointData,
-    ScoredHit,
-    SearchResult,
-    SparseVec,
-    Store,
-    point_id,
-)
+from engine.schema import DENSE_CHANNELS, SPARSE_CHANNEL, SparseVec, point_id
+from engine.store.base import HIT_PAYLOAD_EXCLUDE, ChannelQuery, PointData, ScoredHit, SearchResult, Store
 from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore
 

@@ -1,9 +1,8 @@
-"""What every store backend shares: point ids, the records passed in and out, and the `Store`
-interface the engine uses."""
+"""What every store backend shares: the records passed in and out, and the `Store` interface the
+engine uses (point ids and sparse vectors are engine.schema's)."""
 
 from __future__ import annotations
 
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -12,13 +11,11 @@ from itertools import islice
 
 from engine.errors import StoreError
 from engine.filters import BUILTIN_FIELDS, Clause
+from engine.schema import CREATIVE_CHANNEL, SPARSE_CHANNEL, SparseVec
 
-DENSE_CHANNELS = ("image", "text")
 # Dense vectors added to a collection made before them (ensure_collection adds them; points get
 # them when re-ingested): the perceptual fingerprint of engine.creative.
-ADDABLE_VECTORS = ("creative",)
-SPARSE_CHANNEL = "keywords"
-ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
+ADDABLE_VECTORS = (CREATIVE_CHANNEL,)
 # Heavy payload fields that search hits do not need (word boxes are fetched per image).
 HIT_PAYLOAD_EXCLUDE = ["ocr_words", "ocr_raw_text", "pipeline"]
 # Payload fields the embedded store keeps beside the shard (a sidecar file) rather than in Qdrant's
@@ -38,19 +35,6 @@ OVERSAMPLING = 2.0
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
 HNSW_EF = 512
-
-
-def point_id(sha256_hex: str) -> str:
-    """Point id of an image: UUID5 of its bytes' sha256, so the same bytes always map to one point."""
-    return str(uuid.uuid5(ID_NAMESPACE, sha256_hex))
-
-
-@dataclass(frozen=True)
-class SparseVec:
-    """A sparse vector as Qdrant wants it: term ids and weights."""
-
-    indices: list[int]
-    values: list[float]
 
 
 @dataclass

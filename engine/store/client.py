@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from engine.config import Settings
 from engine.errors import StoreError
+from engine.schema import SPARSE_CHANNEL, SparseVec
 from engine.store.base import (
     HIT_PAYLOAD_EXCLUDE,
     HNSW_EF,
@@ -15,11 +16,9 @@ from engine.store.base import (
     INDEX_TYPES,
     OVERSAMPLING,
     QUANTILE,
-    SPARSE_CHANNEL,
     FilterParts,
     PointData,
     SearchResult,
-    SparseVec,
     Store,
     build_filter,
     check_dims,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import StoreError
+from engine.schema import SPARSE_CHANNEL, SparseVec
 from engine.store.base import (
     HIT_PAYLOAD_EXCLUDE,
     HNSW_EF,
@@ -19,11 +20,9 @@ from engine.store.base import (
     OVERSAMPLING,
     QUANTILE,
     SIDECAR_FIELDS,
-    SPARSE_CHANNEL,
     FilterParts,
     PointData,
     SearchResult,
-    SparseVec,
     Store,
     build_filter,
     check_dims,

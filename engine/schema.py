@@ -1,0 +1,51 @@
+"""The shared records every layer may import: channel and mode names (each declared once here),
+point ids, sparse vectors and the OCR a payload keeps. No imports from the rest of engine."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from ocr_text import OcrResult, OcrWord
+
+# Channels: the named vectors of a point. Hybrid search fuses CHANNELS; the creative fingerprint
+# (engine.creative) is searched alone, by the `duplicate` mode.
+IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL = "image", "text", "keywords"
+CREATIVE_CHANNEL = "creative"
+CHANNELS = (IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL)
+DENSE_CHANNELS = (IMAGE_CHANNEL, TEXT_CHANNEL)
+TEXT_CHANNELS = (TEXT_CHANNEL, SPARSE_CHANNEL)  # a point has them only when OCR found text
+
+# Search modes: the channels each one searches.
+DUPLICATE_MODE = "duplicate"
+MODES: dict[str, tuple[str, ...]] = {
+    "hybrid": CHANNELS,
+    "visual": (IMAGE_CHANNEL,),
+    "text": (TEXT_CHANNEL,),
+    "keyword": (SPARSE_CHANNEL,),
+    # the same ad resized, recompressed, cropped a little, restickered: the perceptual fingerprint
+    # alone, only hits at or above its same-creative threshold
+    DUPLICATE_MODE: (CREATIVE_CHANNEL,),
+}
+
+ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
+
+
+def point_id(sha256_hex: str) -> str:
+    """Point id of an image: UUID5 of its bytes' sha256, so the same bytes always map to one point."""
+    return str(uuid.uuid5(ID_NAMESPACE, sha256_hex))
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    """A sparse vector as Qdrant wants it: term ids and weights."""
+
+    indices: list[int]
+    values: list[float]
+
+
+def stored_ocr(payload: dict) -> OcrResult:
+    """The OCR result kept in a point's payload."""
+    words = [OcrWord(**w) for w in payload.get("ocr_words") or []]
+    readers = tuple(payload.get("ocr_readers") or ["tesseract"])  # stored before there were readers
+    return OcrResult(payload.get("ocr_text", ""), payload.get("ocr_raw_text", ""), words, readers)
