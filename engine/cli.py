@@ -8,7 +8,9 @@ import logging
 import os
 import sys
 import warnings
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 from engine.config import PRECISIONS, QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE, Settings, parse_readers
@@ -40,7 +42,7 @@ def say(text: str, **options) -> None:
     print(printable(text), **options)
 
 
-def _store_options(parser: argparse.ArgumentParser) -> None:
+def store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("store")
     group.add_argument("--db", type=Path, help="embedded store folder (default ./adsearch-data)")
     group.add_argument("--collection", help="collection name (default ads)")
@@ -61,7 +63,7 @@ def _server_options(group) -> None:
     )
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
+def model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument(
         "--clip-model",
@@ -90,7 +92,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _ocr_options(parser: argparse.ArgumentParser, flag: str = "--ocr-readers") -> None:
+def ocr_options(parser: argparse.ArgumentParser, flag: str = "--ocr-readers") -> None:
     group = parser.add_argument_group("OCR")
     group.add_argument(
         flag,
@@ -156,9 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='field types for --metadata: JSON {"field": "type"}, types keyword, keywords (list; CSV cells '
         "split on ';'), integer, float, datetime, bool (stored as keyword true/false). Default: inferred",
     )
-    _store_options(p)
-    _model_options(p)
-    _ocr_options(p)
+    store_options(p)
+    model_options(p)
+    ocr_options(p)
 
     p = sub.add_parser(
         "search",
@@ -194,33 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--positive", action="append", default=[], metavar="ID", help="more like this image")
     p.add_argument("--negative", action="append", default=[], metavar="ID", help="unlike this image")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _store_options(p)
-    _model_options(p)
-    _ocr_options(p)
-
-    p = sub.add_parser(
-        "serve",
-        help="start the HTTP API and web UI",
-        description="Serve the JSON API (/api, docs at /docs) and the web pages on one port. Binds "
-        "127.0.0.1 unless told otherwise; set ADSEARCH_API_KEY to require a key for uploads and deletes.",
-    )
-    p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument(
-        "--allowed-hosts",
-        help="comma-separated Host names to answer besides 127.0.0.1, localhost, [::1] and the bound "
-        "address, e.g. ads.example.org (env ADSEARCH_ALLOWED_HOSTS); other Host headers get 400, "
-        "which stops DNS-rebinding attacks",
-    )
-    p.add_argument(
-        "--max-concurrent-requests",
-        type=int,
-        help="requests worked on at once (default twice the cores, at least 4); the excess gets 503 with "
-        "Retry-After at once",
-    )
-    _store_options(p)
-    _model_options(p)
-    _ocr_options(p)
+    store_options(p)
+    model_options(p)
+    ocr_options(p)
 
     p = sub.add_parser(
         "evaluate",
@@ -238,8 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="metric cutoff (default 10)")
     p.add_argument("--root", type=Path, help="folder the image keys are relative to")
     p.add_argument("--out", type=Path, default=Path("evaluation/report.md"), help="report path (.md)")
-    _store_options(p)
-    _model_options(p)
+    store_options(p)
+    model_options(p)
 
     p = sub.add_parser(
         "tune",
@@ -261,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget", action="store_true", help="drop saved settings: back to the built-in defaults")
     p.add_argument("--grid", type=Path, help="write every cell and its figure to this TSV file")
     p.add_argument("--root", type=Path, help="folder the image keys are relative to")
-    _store_options(p)
-    _model_options(p)
+    store_options(p)
+    model_options(p)
 
     p = sub.add_parser(
         "ocr",
@@ -272,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _ocr_options(p, "--readers")
+    ocr_options(p, "--readers")
 
     p = sub.add_parser(
         "migrate",
@@ -300,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", action="append", default=[], metavar="CLAUSE", help="as in `search`")
     p.add_argument("--limit", type=int, default=20, help="at most this many values (default 20, max 200)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _store_options(p)
+    store_options(p)
 
     p = sub.add_parser(
         "doctor",
@@ -310,15 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
         "images, which pipeline made them) and what is off. Never uses the network. Exit status 0 when "
         "everything the configuration asks for works, 1 otherwise.",
     )
-    _store_options(p)
-    _model_options(p)
-    _ocr_options(p)
+    store_options(p)
+    model_options(p)
+    ocr_options(p)
 
     p = sub.add_parser(
         "stats", help="what the collection holds", description="Collection size, text coverage, models."
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _store_options(p)
+    store_options(p)
 
     p = sub.add_parser(
         "models",
@@ -352,10 +330,58 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status: 0 all checks pass, 1 some failed, 2 usage error.",
     )
     m.add_argument("folder", type=Path, metavar="DIR", help="a folder written by `models download`")
+    for command in added_commands().values():
+        command.add_parser(sub)
+        if command.after:
+            _list_after(sub, command.name, command.after)
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _list_after(sub: argparse._SubParsersAction, name: str, after: str) -> None:
+    """Move an added command next to the built-in one it belongs after, in `--help` and in choices."""
+    choices = list(sub.choices.items())
+    moved = next(item for item in choices if item[0] == name)
+    choices.remove(moved)
+    at = next(i for i, (n, _) in enumerate(choices) if n == after) + 1
+    sub.choices.clear()
+    sub.choices.update([*choices[:at], moved, *choices[at:]])
+    helps = sub._choices_actions  # argparse keeps the help lines in a list of its own
+    line = next(a for a in helps if a.dest == name)
+    helps.remove(line)
+    helps.insert(next(i for i, a in enumerate(helps) if a.dest == after) + 1, line)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command another package adds to `adsearch` (entry point group COMMAND_GROUP, e.g. `serve`
+    from api/, so the engine never imports its faces): its name, how it adds its sub-parser (given
+    the sub-parsers; store_options / model_options add the common flags), and what it runs (the
+    parsed arguments -> exit status)."""
+
+    name: str
+    add_parser: Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int]
+    after: str | None = None  # the built-in command it is listed after in `--help` (default: last)
+
+
+COMMAND_GROUP = "adsearch.commands"
+
+
+@cache
+def added_commands() -> dict[str, Command]:
+    """The commands installed packages register under COMMAND_GROUP, by name."""
+    from importlib.metadata import entry_points
+
+    found = {}
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        command = entry.load()
+        if command.name in COMMANDS or command.name in found:
+            raise UsageError(f"command '{command.name}' ({entry.value}) is registered twice")
+        found[command.name] = command
+    return found
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
     fields = [
         "db", "collection", "qdrant_url", "qdrant_api_key", "shard_number", "replication_factor",
         "clip_model", "text_model", "require_visual", "clip_precision", "text_precision", "workers",
@@ -385,7 +411,7 @@ def _quiet_libraries(verbose: bool) -> None:
         pass
 
 
-def _library(settings: Settings, need_collection: bool = False, load_models: bool = True):
+def open_library(settings: Settings, need_collection: bool = False, load_models: bool = True):
     """Open the collection (its errors come before the slow model loading), then the encoders."""
     from engine.library import Library
 
@@ -410,14 +436,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from engine.metadata import load_metadata
     from engine.sources import is_url
 
-    settings = _settings(args)
+    settings = settings_of(args)
     if args.schema and not args.metadata:
         raise UsageError("--schema gives the types of a --metadata file: give that file too")
 
     def on_error(path: str, reason: str) -> None:
         tqdm.write(f"error: {printable(path)}: {printable(reason)}", file=sys.stderr)
 
-    with _library(settings, load_models=False) as library:
+    with open_library(settings, load_models=False) as library:
         extra = {}
         if args.metadata:  # read and checked before the models load: a bad file fails fast
             recorded = library.store.metadata().get("fields") or {}
@@ -442,9 +468,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not 0 <= args.offset <= 10_000:
         raise UsageError(f"--offset must be between 0 and 10000, not {args.offset}")
     weights = parse_weights(args.weights)
-    settings = _settings(args)
+    settings = settings_of(args)
     image = query_image(args.image.read_bytes(), settings) if args.image else None
-    with _library(settings, need_collection=True) as library:
+    with open_library(settings, need_collection=True) as library:
         response = library.search(
             args.query, image=image, where=args.where, mode=args.mode, k=args.k, offset=args.offset,
             weights=weights, sort=args.sort, descending=not args.asc, diverse=args.diverse,
@@ -474,7 +500,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from engine.doctor import diagnose
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # doctor says what works here, without the network
-    report = diagnose(_settings(args))
+    report = diagnose(settings_of(args))
     print("\n".join(printable(line) for line in report.lines()))
     print("everything asked for works" if report.ok else "something asked for does not work (see fail lines)")
     return 0 if report.ok else 1
@@ -483,8 +509,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_facets(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 200:
         raise UsageError("--limit must be between 1 and 200")
-    settings = _settings(args)
-    with _library(settings, load_models=False, need_collection=True) as library:
+    settings = settings_of(args)
+    with open_library(settings, load_models=False, need_collection=True) as library:
         counts = library.facets(args.field, args.where, args.limit)
     if args.json:
         print(json.dumps(counts, indent=2))
@@ -492,24 +518,6 @@ def cmd_facets(args: argparse.Namespace) -> int:
     print(f"{printable(args.field)} ({counts['type']}):")
     for row in counts["values"]:
         print(f"  {row['count']:>7}  {printable(row['value'])}")
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api import create_app  # the HTTP face lives in api/; the engine itself knows no HTTP
-    from api.guards import UVICORN_LIMITS
-
-    settings = _settings(args)
-    library = _library(settings)
-    where = printable(f"http://{settings.host}:{settings.port}/")
-    print(f"adsearch: serving {library.store.count()} images at {where}", flush=True)
-    try:  # uvicorn's own limits on idle connections and request heads (api.guards bounds the bodies)
-        uvicorn.run(create_app(library), host=settings.host, port=settings.port, log_level="warning",
-                    **UVICORN_LIMITS)  # fmt: skip
-    finally:
-        library.close()
     return 0
 
 
@@ -525,8 +533,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not 1 <= args.k <= 100:
         raise UsageError(f"-k must be between 1 and 100, not {args.k}")
     queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
-    settings = _settings(args)
-    with _library(settings, need_collection=True) as library:
+    settings = settings_of(args)
+    with open_library(settings, need_collection=True) as library:
         result = evaluate(library, queries, qrels, modes, k=args.k, root=args.root)
     title = f"Evaluation: {args.queries.name}"
     files = write_report(result, args.out, title=title)
@@ -540,7 +548,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from engine.tune import forget, grid_tsv, report_lines, save, tune
 
     if args.forget:
-        with _library(_settings(args), need_collection=True, load_models=False) as library:
+        with open_library(settings_of(args), need_collection=True, load_models=False) as library:
             forget(library)
         print("saved fusion settings dropped: search uses the built-in defaults (or the environment's)")
         return 0
@@ -549,7 +557,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if not 2 <= args.folds <= 20:
         raise UsageError(f"--folds must be between 2 and 20, not {args.folds}")
     queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
-    with _library(_settings(args), need_collection=True) as library:
+    with open_library(settings_of(args), need_collection=True) as library:
 
         def progress(done: int, total: int) -> None:
             if done == total or done % 25 == 0:
@@ -572,7 +580,7 @@ def cmd_ocr(args: argparse.Namespace) -> int:
     from engine.ocr import usable_ocr
     from ocr_text import combine, read_each
 
-    settings = _settings(args)
+    settings = settings_of(args)
     decoded = decode_image(args.file.read_bytes(), settings.max_image_pixels)
     ocr = usable_ocr(settings.ocr_settings())
     readings, errors = read_each(decoded.image, ocr)
@@ -621,7 +629,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be between 1 and 1024, not {args.batch_size}")
     if os.path.abspath(args.source) == os.path.abspath(args.target) and not args.to_collection:
         raise UsageError("--from and --to are the same store")
-    base = _settings(args)
+    base = settings_of(args)
     with _store_at(args.source, base) as source:
         target_settings = base.with_overrides(collection=args.to_collection)
         with _store_at(args.target, target_settings) as target:
@@ -634,8 +642,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    with _library(settings, load_models=False) as library:
+    settings = settings_of(args)
+    with open_library(settings, load_models=False) as library:
         stats = library.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -723,7 +731,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 COMMANDS = {
     "ingest": cmd_ingest,
     "search": cmd_search,
-    "serve": cmd_serve,
     "evaluate": cmd_evaluate,
     "tune": cmd_tune,
     "ocr": cmd_ocr,
@@ -769,7 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _quiet_libraries(args.verbose)
     try:
-        return COMMANDS[args.command](args)
+        run = COMMANDS.get(args.command) or added_commands()[args.command].run
+        return run(args)
     except (AdsearchError, TesseractMissingError) as exc:
         print(f"adsearch: error: {printable(exc)}", file=sys.stderr)
         return 2

@@ -394,11 +394,11 @@ def test_allowed_hosts_parsing_and_served_hosts(monkeypatch):
 
 
 def test_allowed_hosts_flag(monkeypatch):
-    from engine.cli import _settings, build_parser
+    from engine.cli import build_parser, settings_of
 
     monkeypatch.delenv("ADSEARCH_ALLOWED_HOSTS", raising=False)
     args = build_parser().parse_args(["serve", "--allowed-hosts", "Ads.Example.org,other.example"])
-    settings = _settings(args)
+    settings = settings_of(args)
     assert settings.allowed_hosts == ("ads.example.org", "other.example")
     assert {"ads.example.org", "other.example"} <= set(settings.served_hosts())
 

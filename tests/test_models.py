@@ -107,13 +107,13 @@ def test_cli_download_and_check_exit_codes(tiny_clip_dir, tmp_path, capsys):
 
 
 def test_the_downloaded_folder_loads_with_clip_model_offline(downloaded, tiny_clip_dir, monkeypatch):
-    from engine.cli import _settings, build_parser
+    from engine.cli import build_parser, settings_of
     from engine.encoders import ImageTextEncoder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     clip_dir = downloaded / "clip"
     args = build_parser().parse_args(["search", "burger", "--clip-model", str(clip_dir)])
-    settings = _settings(args)
+    settings = settings_of(args)
     assert settings.clip_model == str(clip_dir)
     encoder = ImageTextEncoder(settings.clip_model, "fp32", None)
     assert encoder.dim == projection_dim(tiny_clip_dir)
