@@ -39,8 +39,8 @@ from bench.quality import SETS, load_sets
 from bench.query import build, source_points
 from engine.config import Settings
 from engine.errors import SearchError
-from engine.evaluate import image_keys
 from engine.library import Library
+from engine.quality.evaluate import image_keys
 from engine.store import EdgeStore
 
 COPY = WORK / "diversity-db"

@@ -33,9 +33,9 @@ from pathlib import Path
 from bench.common import ADS377, WORK, write_results
 from engine.config import Settings
 from engine.encoders import load_encoders
-from engine.images import analyse_image
 from engine.ingest import ingest
-from engine.sources import discover_sources
+from engine.media.images import analyse_image
+from engine.media.sources import discover_sources
 from engine.store import EdgeStore
 
 DB = WORK / "ads377-db"
@@ -80,7 +80,7 @@ def naive(files: list[Path], settings: Settings) -> float:
     """Seconds for the one-image-at-a-time loop: open, OCR, encode each channel, upsert one point."""
     import hashlib
 
-    from engine.images import decode_image
+    from engine.media.images import decode_image
     from engine.store import PointData, point_id
     from ocr_text import read_text
 

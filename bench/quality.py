@@ -15,8 +15,8 @@ import argparse
 
 from bench.common import ADS377, WORK, write_results
 from engine.config import Settings
-from engine.evaluate import evaluate, read_qrels, read_queries
 from engine.library import Library
+from engine.quality.evaluate import evaluate, read_qrels, read_queries
 
 SETS = ("known_item", "topic")
 KEYS = ("mrr@10", "recall@1", "recall@5", "recall@10", "p@10", "ndcg@10", "map@100")
@@ -65,9 +65,9 @@ TUNE_METRIC = {"known_item": "mrr@10", "topic": "ndcg@10"}
 
 
 def tune_sets(library: Library, sets) -> dict[str, dict]:
-    """`adsearch tune` (engine.tune) on each dev set: the current settings' figure, the best cell's,
+    """`adsearch tune` (engine.quality.tune) on each dev set: the current settings' figure, the best cell's,
     the 5-fold cross-validated figure, and the top cells."""
-    from engine.tune import tune
+    from engine.quality.tune import tune
 
     out = {}
     for name, (queries, qrels) in sets.items():

@@ -43,7 +43,7 @@ def reading_settings(config: str, folders: dict[str, str]):
 
 def _read_one(config: str, folders: dict[str, str], path: str) -> tuple[list[dict], float]:
     """One ad read by one configuration in a worker: its words and the CPU seconds it took."""
-    from engine.images import decode_image
+    from engine.media.images import decode_image
     from ocr_text import load_reader
 
     settings = reading_settings(config, folders)

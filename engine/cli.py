@@ -433,8 +433,8 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.media.sources import is_url
     from engine.metadata import load_metadata
-    from engine.sources import is_url
 
     settings = settings_of(args)
     if args.schema and not args.metadata:
@@ -497,7 +497,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from engine.doctor import diagnose
+    from engine.admin.doctor import diagnose
 
     os.environ["HF_HUB_OFFLINE"] = "1"  # doctor says what works here, without the network
     report = diagnose(settings_of(args))
@@ -522,7 +522,7 @@ def cmd_facets(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from engine.evaluate import evaluate, read_qrels, read_queries, report_markdown, write_report
+    from engine.quality.evaluate import evaluate, read_qrels, read_queries, report_markdown, write_report
 
     modes = list(dict.fromkeys(m.strip() for m in args.modes.split(",") if m.strip()))  # each once
     unknown = [m for m in modes if m not in MODES]
@@ -544,8 +544,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from engine.evaluate import read_qrels, read_queries
-    from engine.tune import forget, grid_tsv, report_lines, save, tune
+    from engine.quality.evaluate import read_qrels, read_queries
+    from engine.quality.tune import forget, grid_tsv, report_lines, save, tune
 
     if args.forget:
         with open_library(settings_of(args), need_collection=True, load_models=False) as library:
@@ -576,7 +576,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_ocr(args: argparse.Namespace) -> int:
-    from engine.images import decode_image
+    from engine.media.images import decode_image
     from engine.ocr import usable_ocr
     from ocr_text import combine, read_each
 
@@ -623,7 +623,7 @@ def _store_at(location: str, settings: Settings):
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from engine.migrate import copy_collection
+    from engine.admin.migrate import copy_collection
 
     if not 1 <= args.batch_size <= 1024:  # a bigger request can pass a Qdrant server's 32 MB limit
         raise UsageError(f"--batch-size must be between 1 and 1024, not {args.batch_size}")

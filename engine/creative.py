@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from engine.images import clip_view
+from engine.media.images import clip_view
 
 VERSION = "phash8+dct6w-v1"  # part of the pipeline signature: a change re-encodes stored points once
 PHASH_BITS = 64

@@ -30,7 +30,7 @@ from engine.config import (
     Settings,
 )
 from engine.errors import ClipUnavailable
-from engine.images import clip_view
+from engine.media.images import clip_view
 from engine.onnx_towers import Probe
 from engine.probes import IMAGES_KEY, PROBE_TEXTS, TEXTS_KEY, probe_images
 from engine.schema import SparseVec

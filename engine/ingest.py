@@ -30,12 +30,8 @@ from engine.encoders import Encoders
 from engine.errors import AdsearchError
 from engine.executors import Executor, Pending, Processed, make_executor
 from engine.filters import BUILTIN_FIELDS
-from engine.images import AnalysedImage
-from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
-from engine.ocr import usable_ocr
-from engine.pipeline import ModelFacts
-from engine.schema import CREATIVE_CHANNEL, point_id, stored_ocr
-from engine.sources import (
+from engine.media.images import AnalysedImage
+from engine.media.sources import (
     Source,
     SourcePolicy,
     discover_sources,
@@ -47,6 +43,10 @@ from engine.sources import (
     stored_path,
     write_atomically,
 )
+from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
+from engine.ocr import usable_ocr
+from engine.pipeline import ModelFacts
+from engine.schema import CREATIVE_CHANNEL, point_id, stored_ocr
 from engine.store import PointData, Store
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,7 @@ class Ingestor:
             self._fail(self._paths_by_id[point.id][-1], f"not stored ({reason})")
 
     def _keep_copy(self, pid: str, item: Pending) -> None:
-        """A remote image's bytes kept in <db>/originals (engine.sources.kept_original), so showing it
+        """A remote image's bytes kept in <db>/originals (engine.media.sources.kept_original), so showing it
         never makes the server fetch a URL; they are the hashed bytes, so the copy matches its sha256."""
         if item.data is not None:
             target = kept_original(self.settings.db, pid)

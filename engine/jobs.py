@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from engine.errors import ImageError, NotFound
-from engine.images import check_image
 from engine.ingest import IngestHooks
+from engine.media.images import check_image
 from engine.store import point_id
 
 if TYPE_CHECKING:

@@ -120,10 +120,10 @@ def test_stats_report_the_group_of_copies(dup_library):
 
 def test_stats_of_a_big_collection_skip_the_grouping_and_say_so(dup_library, monkeypatch):
     """Above STATS_DUPLICATES_MAX images the statistics do not run one search per image."""
-    import engine.library
+    import engine.admin.stats
 
     library = dup_library[0]
-    monkeypatch.setattr(engine.library, "STATS_DUPLICATES_MAX", 4)  # the library holds 5
+    monkeypatch.setattr(engine.admin.stats, "STATS_DUPLICATES_MAX", 4)  # the library holds 5
     monkeypatch.setattr(library, "duplicate_groups", lambda: pytest.fail("grouped anyway"))
     library._stats = None
     dup = library.stats()["duplicates"]

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from engine.errors import UsageError
-from engine.evaluate import evaluate, read_qrels, read_queries, write_report
 from engine.library import Library
+from engine.quality.evaluate import evaluate, read_qrels, read_queries, write_report
 
 
 @pytest.fixture(scope="module")

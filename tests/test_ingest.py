@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from engine.ingest import ingest
-from engine.sources import discover_sources
+from engine.media.sources import discover_sources
 from engine.store import EdgeStore, point_id
 
 

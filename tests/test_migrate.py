@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
+from engine.admin.migrate import copy_collection
 from engine.cli import main
 from engine.config import Settings
 from engine.errors import StoreError
-from engine.migrate import copy_collection
 from engine.search import Searcher
 from engine.store import ClientStore, EdgeStore, SparseVec
 

@@ -20,10 +20,10 @@ import pytest
 from helpers import png_bytes, serve
 
 from api import create_app
-from engine.doctor import diagnose
+from engine.admin.doctor import diagnose
 from engine.errors import NotFound
 from engine.library import Library
-from engine.sources import SourcePolicy, discover_sources, portable_name, read_bytes
+from engine.media.sources import SourcePolicy, discover_sources, portable_name, read_bytes
 from engine.store import point_id
 
 SECRET = b"-----BEGIN PRIVATE KEY-----\nnot for anyone\n-----END PRIVATE KEY-----\n"

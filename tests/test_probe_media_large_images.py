@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import ImageError
-from engine.images import check_image, decode_image
+from engine.media.images import check_image, decode_image
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -96,7 +96,7 @@ def test_a_query_jpeg_is_decoded_reduced_and_upright():
 
 def test_query_images_are_decoded_off_the_event_loop(http, monkeypatch):
     """The decode (and the search after it) run in a worker thread: the event loop keeps serving."""
-    import engine.library
+    import engine.media.originals
 
     on_loop = []
 
@@ -113,7 +113,8 @@ def test_query_images_are_decoded_off_the_event_loop(http, monkeypatch):
 
         return decode
 
-    monkeypatch.setattr(engine.library, "decode_image", recording(engine.library))  # query_image's decode
+    originals = engine.media.originals
+    monkeypatch.setattr(originals, "decode_image", recording(originals))  # query_image's decode
     query = flat_png(400, 300, (30, 160, 60))
     assert http.post("/api/search/image", files={"file": ("q.png", query)}).status_code == 200
     assert http.post("/search-image", files={"file": ("q.png", query)}).status_code == 200

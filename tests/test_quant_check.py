@@ -199,7 +199,7 @@ def test_encoders_and_the_pipeline_record_what_runs(settings, cache):
 
 
 def test_doctor_shows_each_checked_tower(settings, cache, tmp_path):
-    from engine.doctor import diagnose
+    from engine.admin.doctor import diagnose
 
     base = settings.with_overrides(db=tmp_path / "db", model_cache=cache, clip_precision="int8")
     lines = diagnose(base.with_overrides(quant_min_cosine=0.0, quant_min_agreement=0.0)).lines()

@@ -1,4 +1,4 @@
-"""Images from fsspec URLs (engine/sources.py): fsspec's in-memory and local filesystems stand in for
+"""Images from fsspec URLs (engine/media/sources.py): fsspec's in-memory and local filesystems stand in for
 object storage (s3fs and gcsfs are the same interface). Stored under their URL, found again by
 content on reruns, served by the web UI through the same filesystem."""
 
@@ -16,7 +16,7 @@ from api import create_app
 from engine.cli import main
 from engine.errors import UsageError
 from engine.library import Library
-from engine.sources import DEFAULT_POLICY, SourcePolicy, discover_sources, read_bytes
+from engine.media.sources import DEFAULT_POLICY, SourcePolicy, discover_sources, read_bytes
 
 # fsspec's in-memory filesystem stands in for object storage: allowed here as a remote scheme
 MEMORY = SourcePolicy((*DEFAULT_POLICY.schemes, "memory"))

@@ -13,9 +13,9 @@ from api import create_app
 from engine.cli import main
 from engine.config import TUNED_FUSION, Settings
 from engine.errors import UsageError
-from engine.evaluate import evaluate, read_qrels, read_queries
 from engine.library import Library
-from engine.tune import (
+from engine.quality.evaluate import evaluate, read_qrels, read_queries
+from engine.quality.tune import (
     Fusion,
     TuneResult,
     channel_rankings,

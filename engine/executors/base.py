@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.creative import creative_vector
-from engine.images import AnalysedImage
+from engine.media.images import AnalysedImage
+from engine.media.sources import SourcePolicy, read_bytes
 from engine.pipeline import ModelFacts
 from engine.schema import CREATIVE_CHANNEL, IMAGE_CHANNEL, SPARSE_CHANNEL, TEXT_CHANNEL
-from engine.sources import SourcePolicy, read_bytes
 from ocr_text import OcrResult
 
 
@@ -21,7 +21,7 @@ from ocr_text import OcrResult
 class Pending:
     """A file ingest has to (re)process, and what the triage learnt about it."""
 
-    path: str | Path  # a local path or a URL (engine.sources)
+    path: str | Path  # a local path or a URL (engine.media.sources)
     sha256: str
     size: int
     known_ocr: OcrResult | None = None  # stored OCR still valid: only the encoders changed

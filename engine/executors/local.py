@@ -17,8 +17,8 @@ from engine.executors.base import (
     encode_images,
     read_checked,
 )
-from engine.images import AnalysedImage, ImageError, analyse_image
-from engine.sources import SourcePolicy
+from engine.media.images import AnalysedImage, ImageError, analyse_image
+from engine.media.sources import SourcePolicy
 
 log = logging.getLogger(__name__)
 

@@ -181,6 +181,13 @@ class Store(ABC):
                 self._add_sidecar(payloads, fields)
             yield from payloads.items()
 
+    def dense_vectors(self, name: str, batch: int = 256) -> Iterator[tuple[str, list[float]]]:
+        """(id, vector) of every point that has the dense vector `name`."""
+        for record in self._scroll(batch, ["sha256"], with_vector=True):
+            vector = (record.vector or {}).get(name)
+            if vector is not None:
+                yield str(record.id), list(vector)
+
     def points(self, batch: int = 256) -> Iterator[PointData]:
         """Every point whole (vectors and payload), `batch` at a time: for copying a collection."""
         for records in self._batches(batch, None, with_vector=True):

@@ -23,8 +23,8 @@ import numpy as np
 
 from engine.config import TUNED_FUSION, Settings
 from engine.errors import SearchError, UsageError
-from engine.evaluate import evaluate, image_keys, metric_set, ranking_of
 from engine.library import Library
+from engine.quality.evaluate import evaluate, image_keys, metric_set, ranking_of
 
 TUNE_CUTOFF = 10
 METRICS = tuple(name for name in metric_set(TUNE_CUTOFF) if not name.startswith("map"))

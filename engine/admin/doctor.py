@@ -163,7 +163,7 @@ def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> 
 def original_problem(payload: dict, image_id: str, db: Path) -> str | None:
     """Why none of an image's paths can serve its original (the first path's reason), or None. A
     quick check (kind and size of each file; the server also checks the sha256 before serving)."""
-    from engine.sources import display, is_remote, kept_original, local_names
+    from engine.media.sources import display, is_remote, kept_original, local_names
 
     reasons = []
     for path in payload.get("paths") or []:

@@ -1,0 +1,1 @@
+"""Quality: `evaluate` turns labelled queries into metrics per mode; `tune` fits the fusion to them."""
