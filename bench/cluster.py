@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import ADS377, RESULTS, WORK, write_results
 from engine.config import Settings
-from engine.ingest import IngestHooks
+from engine.ingest.ingestor import IngestHooks
 from engine.library import Library
 
 
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     folder = image_folder(args.images)
     clip = WORK / "clip-vit-b-32-random"
     if not clip.exists():
-        from engine.random_clip import save_random_clip
+        from engine.models.random_clip import save_random_clip
 
         save_random_clip(clip, "vit-b-32")
     settings = Settings(clip_model=str(clip), require_visual=True, workers=2)
-    from engine.encoders import load_encoders
+    from engine.models.encoders import load_encoders
 
     load_encoders(settings)  # warm the ONNX exports (and their int8 check) once, outside the timings
     runs = []

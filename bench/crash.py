@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    from engine.random_clip import save_random_clip
+    from engine.models.random_clip import save_random_clip
 
     if not (CLIP / "config.json").exists():
         save_random_clip(CLIP, "tiny")

@@ -2,7 +2,7 @@
 
 Every original gets two variants, of two of five kinds in turn (resize 50-90 %, JPEG quality 30-90,
 a 5-10 % crop, a price sticker, a colour/brightness shift), seeded. Originals and variants are
-fingerprinted (engine.creative) and stored in an EdgeStore in a temporary folder; then every variant
+fingerprinted (engine.models.creative) and stored in an EdgeStore in a temporary folder; then every variant
 queries the creative channel through the store (the call `--mode duplicate` makes) and
 - precision = share of the returned items (score >= threshold) that are the same creative,
 - recall = share of the same creative's other copies (original + sibling variant) returned,
@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
 from bench.common import ADS377, write_results
-from engine.creative import CREATIVE_DIM, THRESHOLD, VERSION, creative_vector
+from engine.models.creative import CREATIVE_DIM, THRESHOLD, VERSION, creative_vector
 from engine.schema import CREATIVE_CHANNEL
 from engine.store import ChannelQuery, EdgeStore, PointData, point_id
 

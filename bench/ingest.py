@@ -32,10 +32,10 @@ from pathlib import Path
 
 from bench.common import ADS377, WORK, write_results
 from engine.config import Settings
-from engine.encoders import load_encoders
-from engine.ingest import ingest
+from engine.ingest.ingestor import ingest
 from engine.media.images import analyse_image
 from engine.media.sources import discover_sources
+from engine.models.encoders import load_encoders
 from engine.store import EdgeStore
 
 DB = WORK / "ads377-db"
@@ -43,7 +43,7 @@ DB = WORK / "ads377-db"
 
 def random_vit_b_32():
     """Full-size random CLIP, saved once under bench/.work."""
-    from engine.random_clip import save_random_clip
+    from engine.models.random_clip import save_random_clip
 
     folder = WORK / "clip-vit-b-32-random"
     if not (folder / "config.json").exists():

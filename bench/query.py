@@ -36,7 +36,7 @@ from bench.api import time_http
 from bench.common import WORK, known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
 from engine.config import Settings
-from engine.encoders import Encoders, load_encoders
+from engine.models.encoders import Encoders, load_encoders
 from engine.search import Searcher
 from engine.store import ClientStore, EdgeStore, PointData, SparseVec, point_id
 

@@ -208,7 +208,7 @@ def row_results(row: tuple[str, ...], how: str, cached: dict, settings) -> dict:
 def evaluate_row(label: str, row: tuple[str, ...], how: str, cached: dict, folders: dict[str, str]) -> dict:
     """Build the row's collection from the cached readings and evaluate both dev sets."""
     from bench.quality import load_sets, run_sets
-    from engine.ingest import Ingestor
+    from engine.ingest.ingestor import Ingestor
     from engine.library import Library
 
     settings = row_settings(row, folders).with_overrides(
@@ -257,7 +257,7 @@ _ENCODERS: list = []
 def _encoders(settings):
     """Text encoders loaded once for every row (no CLIP weights here)."""
     if not _ENCODERS:
-        from engine.encoders import load_encoders
+        from engine.models.encoders import load_encoders
 
         _ENCODERS.append(load_encoders(settings))
     return _ENCODERS[0]

@@ -15,7 +15,7 @@ What is real and what is synthesised (there are no million real ads here):
   near-identical vectors (mean pairwise cosine 0.89, unlike real CLIP); so, an assumption: blends
   of the same real text vectors, rotated into 512 dimensions (the 128 extra get a little noise).
 - keywords (BM25, sparse): the drawn ad's real vector, weights scaled by U(0.7, 1.3), 15% of the
-  terms dropped. creative (99-d): random pHash bits + DCT part, shaped as engine.creative's.
+  terms dropped. creative (99-d): random pHash bits + DCT part, shaped as engine.models.creative's.
 - queries: bench/query.py's 500 distinct real queries (half known-item statements, half 1-3 word
   OCR snippets) through the engine's real path, `Searcher.search` on the store `adsearch serve`
   would open (hybrid: three channel queries, one Qdrant batch, RRF), encoders included: MiniLM and
@@ -170,7 +170,7 @@ def pool_texts(source: list[PointData], exclude: set[str]) -> list[str]:
 def text_pool(source: list[PointData], exclude: set[str]) -> Path:
     """The file of MiniLM vectors of `pool_texts`, encoded once and kept in bench/.work."""
     from engine.config import Settings
-    from engine.encoders import DenseTextEncoder
+    from engine.models.encoders import DenseTextEncoder
 
     texts = pool_texts(source, exclude)
     settings = Settings()
@@ -410,7 +410,7 @@ def serve(args) -> None:
     """The `--serve` child: a fresh process opening the store, serving the queries, measuring itself."""
     from bench.ingest import random_vit_b_32
     from engine.config import Settings
-    from engine.encoders import load_encoders
+    from engine.models.encoders import load_encoders
     from engine.search import Searcher
 
     spec = json.loads(Path(args.serve_spec).read_text())

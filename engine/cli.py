@@ -433,8 +433,8 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.ingest.metadata import load_metadata
     from engine.media.sources import is_url
-    from engine.metadata import load_metadata
 
     settings = settings_of(args)
     if args.schema and not args.metadata:
@@ -576,8 +576,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_ocr(args: argparse.Namespace) -> int:
+    from engine.ingest.ocr import usable_ocr
     from engine.media.images import decode_image
-    from engine.ocr import usable_ocr
     from ocr_text import combine, read_each
 
     settings = settings_of(args)
@@ -687,7 +687,7 @@ def _quantisation_line(check: dict) -> str:
     """One tower's int8 check as `adsearch stats` prints it."""
     if not check.get("checked", True) or "cosine" not in check:
         return f"{check.get('precision', '?')}, unchecked (PyTorch path)"
-    from engine.onnx_towers import compared
+    from engine.models.onnx_towers import compared
 
     cosine = compared("cosine", check["cosine"], check.get("min_cosine", QUANT_MIN_COSINE))
     agreement = compared("agreement", check["agreement"], check.get("min_agreement", QUANT_MIN_AGREEMENT))
@@ -695,8 +695,8 @@ def _quantisation_line(check: dict) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from engine import models
     from engine.config import DEFAULT_CLIP_MODEL
+    from engine.models import download as models
 
     if args.models_command == "download":
         clip = args.clip or DEFAULT_CLIP_MODEL

@@ -19,7 +19,7 @@ DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_SPARSE_MODEL = "Qdrant/bm25"
 Precision = Literal["int8", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-# The int8 check (engine/onnx_towers.py): below either figure on the probe set, a tower runs in fp32.
+# The int8 check (engine/models/onnx_towers.py): below either figure on the probe set, a tower runs in fp32.
 # Chosen on measured towers (bench/results/quant_check.md, docs/decisions.md).
 QUANT_MIN_COSINE = 0.995
 QUANT_MIN_AGREEMENT = 0.9

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from engine.errors import ImageError, NotFound
-from engine.ingest import IngestHooks
+from engine.ingest.ingestor import IngestHooks
 from engine.media.images import check_image
 from engine.store import point_id
 
 if TYPE_CHECKING:
     from engine.config import Settings
-    from engine.ingest import IngestReport
+    from engine.ingest.ingestor import IngestReport
     from engine.store import Store
 
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from engine.admin.stats import DUPLICATE_NEIGHBOURS, collection_stats, duplicate
 from engine.config import TUNED_FUSION, Settings
 from engine.errors import NotFound, SearchError
 from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
-from engine.ingest import IngestHooks, IngestReport, ingest
+from engine.ingest.ingestor import IngestHooks, IngestReport, ingest
+from engine.ingest.metadata import MetadataTable
 from engine.jobs import UploadJobs
 from engine.media.originals import Originals
 from engine.media.originals import query_image as decode_query_image
-from engine.metadata import MetadataTable
 from engine.search import Searcher, SearchResponse
 from engine.store import Store, open_store
 
@@ -57,7 +57,7 @@ class Library:
         """The encoders, loaded on first use (CLIP falls back to text-only as load_encoders says)."""
         with self._load_lock:
             if self._encoders is None:
-                from engine.encoders import load_encoders
+                from engine.models.encoders import load_encoders
 
                 self._encoders = load_encoders(self.settings)
             return self._encoders
@@ -166,7 +166,7 @@ class Library:
         metadata: MetadataTable | None = None,
         here: bool = False,
     ) -> IngestReport:
-        """Ingest files or folders (see engine.ingest); one ingest at a time, writes under write_lock.
+        """Ingest files or folders (engine.ingest.ingestor); one ingest at a time, writes under write_lock.
         `here`: on this machine even when `settings.cluster` names a Dask cluster (files only this
         machine can read, such as uploads)."""
         hooks = hooks or IngestHooks()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ocr_text import OcrResult, OcrWord
 
 # Channels: the named vectors of a point. Hybrid search fuses CHANNELS; the creative fingerprint
-# (engine.creative) is searched alone, by the `duplicate` mode.
+# (engine.models.creative) is searched alone, by the `duplicate` mode.
 IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL = "image", "text", "keywords"
 CREATIVE_CHANNEL = "creative"
 CHANNELS = (IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL)

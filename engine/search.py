@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from engine.config import Settings
-from engine.creative import THRESHOLD, creative_vector
 from engine.errors import NotFound, SearchError
 from engine.filters import Clause
-from engine.ocr import usable_ocr
+from engine.ingest.ocr import usable_ocr
+from engine.models.creative import THRESHOLD, creative_vector
+from engine.models.text import english_stopwords
 from engine.schema import CHANNELS, CREATIVE_CHANNEL, DUPLICATE_MODE, MODES
 from engine.store import ChannelQuery, Store
-from engine.text import english_stopwords
 from ocr_text import read_text
 
 if TYPE_CHECKING:
-    from engine.encoders import Encoders
+    from engine.models.encoders import Encoders
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _SNIPPET_CHARS = 160

@@ -24,7 +24,7 @@ from engine.config import Settings  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
-    from engine.random_clip import save_random_clip
+    from engine.models.random_clip import save_random_clip
 
     return save_random_clip(tmp_path_factory.mktemp("tiny-clip"), "tiny")
 
@@ -48,7 +48,7 @@ def settings(tiny_clip_dir, tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def encoders(settings):
-    from engine.encoders import load_encoders
+    from engine.models.encoders import load_encoders
 
     return load_encoders(settings)
 
@@ -56,7 +56,7 @@ def encoders(settings):
 @pytest.fixture(scope="session")
 def ingested(settings, encoders, sample_dir):
     """The sample ingested once into the embedded store: (store, first report)."""
-    from engine.ingest import ingest
+    from engine.ingest.ingestor import ingest
     from engine.store import open_store
 
     store = open_store(settings)

@@ -1,4 +1,4 @@
-"""Distributed ingest (engine/executors/dask.py) on a real local Dask cluster started by the tests:
+"""Distributed ingest (engine/ingest/executors/dask.py) on a real local Dask cluster started by the tests:
 two worker processes on loopback. The result must be the collection a local ingest makes, a worker
 killed mid-run must lose nothing, and bad files and bad addresses get one line each."""
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.executors.dask import ClusterError, DaskExecutor
-from engine.ingest import IngestHooks, ingest
+from engine.ingest.executors.dask import ClusterError, DaskExecutor
+from engine.ingest.ingestor import IngestHooks, ingest
 from engine.library import Library
 from engine.store import SparseVec, open_store
 

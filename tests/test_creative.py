@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance
 
-from engine.creative import CREATIVE_DIM, THRESHOLD, creative_vector
 from engine.errors import SearchError
-from engine.ingest import ingest
+from engine.ingest.ingestor import ingest
 from engine.library import Library
+from engine.models.creative import CREATIVE_DIM, THRESHOLD, creative_vector
 from engine.schema import CREATIVE_CHANNEL
 from engine.store import EdgeStore, PointData, point_id
 from tests.test_cli import adsearch

@@ -123,11 +123,11 @@ def test_cluster_profile_runs_ingest_on_a_dask_scheduler_and_scalable_workers():
 
 
 def test_remote_workers_get_the_worker_settings_local_clusters_get():
-    """The dask-worker service points DASK_CONFIG at the file engine/executors/dask.py applies to
+    """The dask-worker service points DASK_CONFIG at the file engine/ingest/executors/dask.py applies to
     `local` workers; a process reading it spawns workers without MALLOC_TRIM_THRESHOLD_."""
     import subprocess
 
-    from engine.executors.dask import WORKER_CONFIG_FILE
+    from engine.ingest.executors.dask import WORKER_CONFIG_FILE
 
     env = COMPOSE["services"]["dask-worker"]["environment"]
     assert env["DASK_CONFIG"] == "/app/" + WORKER_CONFIG_FILE.relative_to(ROOT).as_posix()

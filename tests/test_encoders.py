@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from engine.config import Settings
-from engine.encoders import BM25_RESOURCES, ImageTextEncoder, load_encoders
 from engine.errors import ClipUnavailable
+from engine.models.encoders import BM25_RESOURCES, ImageTextEncoder, load_encoders
 
 
 def test_tiny_clip_loads_from_a_folder_and_embeds_images_and_text(tiny_clip_dir):
@@ -35,7 +35,7 @@ def test_dense_text_embeddings_put_paraphrases_closer_than_unrelated_text(encode
 
 
 def test_bm25_uses_the_shipped_stopwords(encoders):
-    from engine.encoders import SparseTextEncoder
+    from engine.models.encoders import SparseTextEncoder
 
     assert "the" in (BM25_RESOURCES / "english.txt").read_text().split()
     assert encoders.sparse.encode_query("the and of").indices == []
@@ -66,7 +66,7 @@ def test_require_visual_makes_missing_clip_an_error(tmp_path):
 
 
 def test_keyword_ngrams_tolerate_ocr_errors(encoders):
-    from engine.encoders import SparseTextEncoder, char_ngrams
+    from engine.models.encoders import SparseTextEncoder, char_ngrams
 
     assert char_ngrams("The Republic", 4, frozenset({"the"})) == [
         "#<rep",
@@ -101,8 +101,8 @@ TEXTS = ["Audi A7 Sportback", "I should buy this car because it is safe", "cheap
 
 
 def test_onnx_text_towers_give_the_torch_vectors(tiny_clip_dir, tmp_path):
-    from engine.encoders import DenseTextEncoder
-    from engine.onnx_towers import OnnxTower
+    from engine.models.encoders import DenseTextEncoder
+    from engine.models.onnx_towers import OnnxTower
 
     torch_clip = ImageTextEncoder(str(tiny_clip_dir))
     onnx_clip = ImageTextEncoder(str(tiny_clip_dir), onnx_cache=tmp_path)
@@ -117,8 +117,8 @@ def test_onnx_text_towers_give_the_torch_vectors(tiny_clip_dir, tmp_path):
 
 
 def test_onnx_export_is_cached_and_keyed_by_precision(tiny_clip_dir, tmp_path, monkeypatch):
-    import engine.onnx_towers as towers
-    from engine.encoders import QuantThresholds
+    import engine.models.onnx_towers as towers
+    from engine.models.encoders import QuantThresholds
 
     keep = QuantThresholds(0.0, 0.0)  # the tiny random CLIP's int8 fails the default check (test_quant_check)
     fp32 = ImageTextEncoder(str(tiny_clip_dir), onnx_cache=tmp_path).text_tower.path
@@ -143,7 +143,7 @@ def test_onnx_export_is_cached_and_keyed_by_precision(tiny_clip_dir, tmp_path, m
 
 def test_int8_vectors_stay_close_to_fp32(tiny_clip_dir, tmp_path):
     from engine.config import QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE
-    from engine.encoders import DenseTextEncoder, QuantThresholds
+    from engine.models.encoders import DenseTextEncoder, QuantThresholds
 
     fp32, int8 = DenseTextEncoder(), DenseTextEncoder(precision="int8")
     onnx_int8 = DenseTextEncoder(precision="int8", onnx_cache=tmp_path, thresholds=QuantThresholds(0.0, 0.0))
@@ -166,8 +166,8 @@ def test_int8_vectors_stay_close_to_fp32(tiny_clip_dir, tmp_path):
 
 
 def test_onnx_failure_falls_back_to_torch(tmp_path, monkeypatch, caplog):
-    import engine.onnx_towers as towers
-    from engine.encoders import DenseTextEncoder, TorchTower
+    import engine.models.onnx_towers as towers
+    from engine.models.encoders import DenseTextEncoder, TorchTower
 
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")

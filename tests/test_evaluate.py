@@ -75,7 +75,7 @@ def test_report_files(library, labelled, tmp_path):
 
 
 def test_unavailable_modes_are_reported_not_fatal(settings, encoders, ingested, labelled, tmp_path):
-    from engine.encoders import Encoders
+    from engine.models.encoders import Encoders
 
     text_only = Encoders(None, encoders.dense, encoders.sparse, clip_error="no weights")
     library = Library(settings, store=ingested[0], encoders=text_only)

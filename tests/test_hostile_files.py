@@ -12,7 +12,7 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.ingest import ingest
+from engine.ingest.ingestor import ingest
 from engine.store import EdgeStore
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from engine.ingest import ingest
+from engine.ingest.ingestor import ingest
 from engine.media.sources import discover_sources
 from engine.store import EdgeStore, point_id
 
@@ -165,7 +165,7 @@ def test_tesseract_is_limited_to_one_thread_per_process():
 def test_an_encoder_change_reencodes_but_keeps_the_ocr_and_every_path(
     tmp_path, settings, encoders, sample_dir, truth
 ):
-    from engine.encoders import Encoders, SparseTextEncoder
+    from engine.models.encoders import Encoders, SparseTextEncoder
 
     folder = tmp_path / "two"
     folder.mkdir()
@@ -192,7 +192,7 @@ def test_a_killed_ocr_worker_fails_only_its_files_and_the_run_goes_on(
     import threading
     import time
 
-    from engine.ingest import Ingestor
+    from engine.ingest.ingestor import Ingestor
 
     killed = []
     with EdgeStore(tmp_path / "db", "ads") as store:
@@ -255,7 +255,7 @@ def test_a_reader_failing_during_ingest_is_kept_and_retried(
     from concurrent.futures import ThreadPoolExecutor
 
     import ocr_text.pipeline as pipeline
-    from engine.executors.local import LocalExecutor
+    from engine.ingest.executors.local import LocalExecutor
 
     class Broken:
         name = "ppocr"

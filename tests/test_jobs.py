@@ -27,7 +27,7 @@ import pytest
 
 from dataset.synthetic import available_fonts, render_ad
 from engine.errors import ImageError
-from engine.ingest import IngestHooks
+from engine.ingest.ingestor import IngestHooks
 from engine.library import Library
 from engine.store import EdgeStore, point_id
 

@@ -1,4 +1,4 @@
-"""Per-image metadata (engine.metadata + ingest): typing, bad rows, reserved names, updates without
+"""Per-image metadata (engine.ingest.metadata + ingest): typing, bad rows, reserved names, updates without
 re-OCR, built-in fields, the recorded field schema; and the metadata files the datasets write."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 from engine.errors import AdsearchError
 from engine.filters import BUILTIN_FIELDS
-from engine.ingest import ingest
-from engine.metadata import INGEST_PAYLOAD_KEYS, load_metadata
+from engine.ingest.ingestor import ingest
+from engine.ingest.metadata import INGEST_PAYLOAD_KEYS, load_metadata
 from engine.store import EdgeStore, PointData, point_id
 
 SHA_A = "a" * 64
@@ -166,7 +166,7 @@ def test_a_deeply_nested_json_row_is_one_skipped_row_and_the_others_apply(tmp_pa
 
 
 def test_nesting_up_to_the_limit_is_parsed_as_json(tmp_path):
-    from engine.metadata import MAX_JSON_DEPTH, json_depth
+    from engine.ingest.metadata import MAX_JSON_DEPTH, json_depth
 
     assert json_depth('{"a": ["[{", {"b": [1]}], "c": "\\"]"}') == 4
     deep_ok = f'{{"path": "a.png", "x": {"[" * (MAX_JSON_DEPTH - 1)}1{"]" * (MAX_JSON_DEPTH - 1)}}}'
@@ -175,7 +175,7 @@ def test_nesting_up_to_the_limit_is_parsed_as_json(tmp_path):
     reasons = dict(table.problems)
     assert "is not a valid" in reasons["m.jsonl line 1"]  # parsed, then refused as a value (a list of lists)
     assert f"nested {MAX_JSON_DEPTH + 1} arrays/objects deep" in reasons["m.jsonl line 2"]
-    from engine.metadata import _parse_json
+    from engine.ingest.metadata import _parse_json
 
     with pytest.raises(ValueError, match="nested too deep to parse"):  # should the depth check let it through
         _parse_json(DEEP, 10**9)

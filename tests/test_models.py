@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import models
 from engine.cli import main
+from engine.models import download as models
 
 
 def sha256(path: Path) -> str:
@@ -108,7 +108,7 @@ def test_cli_download_and_check_exit_codes(tiny_clip_dir, tmp_path, capsys):
 
 def test_the_downloaded_folder_loads_with_clip_model_offline(downloaded, tiny_clip_dir, monkeypatch):
     from engine.cli import build_parser, settings_of
-    from engine.encoders import ImageTextEncoder
+    from engine.models.encoders import ImageTextEncoder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     clip_dir = downloaded / "clip"

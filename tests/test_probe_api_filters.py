@@ -35,8 +35,8 @@ TOO_SMALL = str(-(2**63) - 1)
 def meta_db(tmp_path_factory, settings, encoders, sample_dir, truth):
     """Three sample ads with metadata ingested into a folder of their own (the library closed
     again: the CLI tests open a copy of it). (db, {file name: row})."""
+    from engine.ingest.metadata import load_metadata
     from engine.library import Library
-    from engine.metadata import load_metadata
 
     folder = tmp_path_factory.mktemp("probe-filter-ads")
     ads = [a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"]][:3]

@@ -50,7 +50,7 @@ def test_printable_is_unambiguous():
 def test_log_messages_and_their_tracebacks_are_escaped():
     formatter = PrintableFormatter("adsearch: %(message)s")
     args = (EVIL_NAME, "bad")
-    record = logging.LogRecord("engine.ingest", logging.ERROR, __file__, 1, "%s: %s", args, None)
+    record = logging.LogRecord("engine.ingest.ingestor", logging.ERROR, __file__, 1, "%s: %s", args, None)
     line = formatter.format(record)
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
     assert line == f"adsearch: {printable(EVIL_NAME)}: bad"

@@ -279,7 +279,7 @@ def test_not_found_names_every_path_tried(library, folder):
 def test_a_point_the_store_refuses_fails_alone(tmp_path, settings, encoders, folder):
     """A store that cannot take one point (as a payload it cannot encode would) costs that file one
     line; the rest of its batch is stored."""
-    from engine.ingest import ingest
+    from engine.ingest.ingestor import ingest
     from engine.store.edge import EdgeStore
 
     refused_id = sha_id((folder / "ad1.png").read_bytes())

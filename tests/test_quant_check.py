@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import engine.onnx_towers as towers
+import engine.models.onnx_towers as towers
 from engine.config import Settings
-from engine.encoders import ImageTextEncoder, QuantThresholds, load_encoders
-from engine.onnx_towers import OnnxTower, compare
+from engine.models.encoders import ImageTextEncoder, QuantThresholds, load_encoders
+from engine.models.onnx_towers import OnnxTower, compare
 
 KEEP = QuantThresholds(0.0, 0.0)
 IMPOSSIBLE = QuantThresholds(1.0, 1.0)
@@ -61,7 +61,7 @@ def test_figures_are_recorded_in_the_cache_and_plausible(tiny_clip_dir, cache):
 
 def test_impossible_thresholds_fall_back_to_the_fp32_tower(tiny_clip_dir, tmp_path, caplog):
     reference = ImageTextEncoder(str(tiny_clip_dir), "fp32", onnx_cache=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="engine.onnx_towers"):
+    with caplog.at_level(logging.WARNING, logger="engine.models.onnx_towers"):
         clip = ImageTextEncoder(str(tiny_clip_dir), "int8", onnx_cache=tmp_path, thresholds=IMPOSSIBLE)
     assert clip.precision == "fp32"
     for name, tower in clip.towers.items():
@@ -93,7 +93,7 @@ def decimal_step(shown: str) -> float:
 
 
 def test_figures_are_printed_with_enough_digits_to_compare():
-    from engine.onnx_towers import compared, shortfall
+    from engine.models.onnx_towers import compared, shortfall
 
     assert compared("cosine", 0.99968, 0.9999) == "cosine 0.99968 < 0.99990"
     assert compared("cosine", 0.9999996, 1.0) == "cosine 0.9999996 < 1.0000000"  # never "1.000 < 1.000"
@@ -144,7 +144,7 @@ def test_a_new_probe_set_runs_the_check_again_without_a_new_export(
 ):
     import shutil
 
-    import engine.encoders as encoders
+    import engine.models.encoders as encoders
 
     cache = shutil.copytree(cache, tmp_path / "cache")
 
@@ -180,7 +180,7 @@ def test_thresholds_are_settings_validated_from_0_to_1(monkeypatch):
 
 
 def test_encoders_and_the_pipeline_record_what_runs(settings, cache):
-    from engine.pipeline import pipeline_info
+    from engine.ingest.pipeline import pipeline_info
 
     def pipeline(**overrides):
         encoders = load_encoders(settings.with_overrides(model_cache=cache, **overrides), quiet=True)

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from qdrant_client import QdrantClient
 
-from engine.encoders import load_encoders
-from engine.ingest import ingest
+from engine.ingest.ingestor import ingest
+from engine.models.encoders import load_encoders
 from engine.search import Searcher, SearchError, best_snippet, parse_weights
 from engine.store import ClientStore, EdgeStore
 

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.encoders import ImageTextEncoder, QuantThresholds, TorchTower, load_encoders
 from engine.errors import ClipUnavailable
-from engine.onnx_towers import OnnxTower
-from engine.random_clip import SIGLIP_SIZES, SIGLIP_TEXT_LENGTH, save_random_siglip
+from engine.models.encoders import ImageTextEncoder, QuantThresholds, TorchTower, load_encoders
+from engine.models.onnx_towers import OnnxTower
+from engine.models.random_clip import SIGLIP_SIZES, SIGLIP_TEXT_LENGTH, save_random_siglip
 
 WIDTH = SIGLIP_SIZES["tiny"]["vision"]["hidden_size"]  # 32; the text tower is 24 wide
 KEEP = QuantThresholds(0.0, 0.0)
@@ -172,8 +172,8 @@ def test_a_siglip_folder_ingests_and_searches_end_to_end(siglip_dir, settings, s
 def test_models_check_passes_on_siglip_folders(siglip_dir, siglip2_dir, tmp_path):
     import json
 
-    from engine import models
     from engine.cli import main
+    from engine.models import download as models
 
     for name, source, tokenizer_file in (
         ("v1", siglip_dir, "spiece.model"),

@@ -74,7 +74,7 @@ def _check_ocr(settings: Settings, report: Diagnosis) -> None:
 
 
 def _check_models(settings: Settings, report: Diagnosis):
-    from engine.encoders import load_encoders
+    from engine.models.encoders import load_encoders
 
     try:
         encoders = load_encoders(settings.with_overrides(require_visual=False), quiet=True)  # judged below
@@ -104,7 +104,7 @@ def _check_models(settings: Settings, report: Diagnosis):
 def quantisation_line(tower: str, figures: dict) -> str:
     """One tower's int8 check, e.g. "clip-image: int8 kept (cosine 0.99910 >= 0.99500, agreement 0.962
     >= 0.900 on 24 probes)", or why it runs in fp32, or that the PyTorch path is not checked."""
-    from engine.onnx_towers import compared as figures_compared
+    from engine.models.onnx_towers import compared as figures_compared
 
     if figures.get("checked") is False:
         return f"{tower}: int8 unchecked (PyTorch path)"
@@ -144,8 +144,8 @@ def _check_store(settings: Settings, encoders, report: Diagnosis) -> None:
 
 def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> None:
     """Which pipeline made the stored points, and whether a rerun of ingest would redo any."""
-    from engine.ocr import usable_ocr
-    from engine.pipeline import pipeline_info
+    from engine.ingest.ocr import usable_ocr
+    from engine.ingest.pipeline import pipeline_info
 
     signatures: Counter = Counter()
     for n, (_, payload) in enumerate(store.scroll(batch=1024, fields=["pipeline"])):

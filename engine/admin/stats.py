@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from engine.config import TUNABLE, TUNED_FUSION, Settings
-from engine.creative import THRESHOLD
+from engine.models.creative import THRESHOLD
 from engine.schema import CHANNELS, CREATIVE_CHANNEL
 from engine.store import ChannelQuery, Store
 
@@ -75,7 +75,7 @@ def fusion_in_use(settings: Settings, meta: dict) -> dict:
 
 def duplicate_groups(store: Store, rrf_k: int, neighbours: int = DUPLICATE_NEIGHBOURS) -> list[list[str]]:
     """Groups of 2+ images that are the same creative (creative vectors at or above the
-    engine.creative threshold, linked transitively), largest first, ids sorted in each: one
+    engine.models.creative threshold, linked transitively), largest first, ids sorted in each: one
     creative-channel search per image, at most `neighbours` copies each."""
     parent: dict[str, str] = {}
 

@@ -14,7 +14,7 @@ from engine.filters import BUILTIN_FIELDS, Clause
 from engine.schema import CREATIVE_CHANNEL, SPARSE_CHANNEL, SparseVec
 
 # Dense vectors added to a collection made before them (ensure_collection adds them; points get
-# them when re-ingested): the perceptual fingerprint of engine.creative.
+# them when re-ingested): the perceptual fingerprint of engine.models.creative.
 ADDABLE_VECTORS = (CREATIVE_CHANNEL,)
 # Heavy payload fields that search hits do not need (word boxes are fetched per image).
 HIT_PAYLOAD_EXCLUDE = ["ocr_words", "ocr_raw_text", "pipeline"]

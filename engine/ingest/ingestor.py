@@ -1,4 +1,4 @@
-"""Ingest: discover -> hash -> OCR + encode (an executor: engine.executors) -> upsert.
+"""Ingest: discover -> hash -> OCR + encode (an executor: engine.ingest.executors) -> upsert.
 
 Idempotent and resumable: a point's id is the UUID5 of its bytes' sha256 and a point is written
 whole (all vectors + payload in one upsert), so a crash loses at most the batch in flight and a
@@ -6,7 +6,7 @@ rerun skips every image already stored with the current pipeline.
 
 Every point carries the built-in fields of engine.filters.BUILTIN_FIELDS: `folder` (the file's
 folder relative to the path given, "." for that path itself or for a file given directly) and
-`file_date` (the file's modification time) among them. Per-image metadata (engine.metadata) is
+`file_date` (the file's modification time) among them. Per-image metadata (engine.ingest.metadata) is
 written into the payload of new points and set on stored ones without re-OCR or re-encoding, as are
 built-ins a point stored by an older version lacks. A field missing from a later metadata file, or
 left empty there, keeps its stored value: a metadata file adds and changes values, never removes them.
@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.config import Settings
-from engine.creative import CREATIVE_DIM
-from engine.encoders import Encoders
 from engine.errors import AdsearchError
-from engine.executors import Executor, Pending, Processed, make_executor
 from engine.filters import BUILTIN_FIELDS
+from engine.ingest.executors import Executor, Pending, Processed, make_executor
+from engine.ingest.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
+from engine.ingest.ocr import usable_ocr
+from engine.ingest.pipeline import ModelFacts
 from engine.media.images import AnalysedImage
 from engine.media.sources import (
     Source,
@@ -43,9 +44,8 @@ from engine.media.sources import (
     stored_path,
     write_atomically,
 )
-from engine.metadata import INGEST_PAYLOAD_KEYS, MetadataTable
-from engine.ocr import usable_ocr
-from engine.pipeline import ModelFacts
+from engine.models.creative import CREATIVE_DIM
+from engine.models.encoders import Encoders
 from engine.schema import CREATIVE_CHANNEL, point_id, stored_ocr
 from engine.store import PointData, Store
 
@@ -95,7 +95,7 @@ class IngestReport:
 
 def collection_dims(settings: Settings, facts: ModelFacts, store: Store) -> dict[str, int]:
     """Dense sizes: CLIP's own, else the existing collection's image size, else the configured default;
-    the creative fingerprint's (engine.creative), added to a collection made before it."""
+    the creative fingerprint's (engine.models.creative), added to a collection made before it."""
     existing = store.dims() or {}
     image_dim = facts.dims["image"] or existing.get("image", settings.clip_dim)
     return {"image": image_dim, "text": facts.dims["text"], CREATIVE_CHANNEL: CREATIVE_DIM}
@@ -459,6 +459,6 @@ def ingest(
     hooks: IngestHooks | None = None,
     metadata: MetadataTable | None = None,
 ) -> IngestReport:
-    """Ingest every image under `paths` into `store`, with per-image `metadata` (engine.metadata)
+    """Ingest every image under `paths` into `store`, with per-image `metadata` (engine.ingest.metadata)
     when given; see Ingestor."""
     return Ingestor(settings, encoders, store, on_error, progress, hooks, metadata).run(paths)

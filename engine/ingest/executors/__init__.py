@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
+from engine.ingest.executors.base import Executor, ModelFacts, Outcome, Pending, Processed, encode_images
 
 __all__ = ["Executor", "ModelFacts", "Outcome", "Pending", "Processed", "encode_images", "make_executor"]
 
@@ -17,9 +17,9 @@ def make_executor(settings, encoders: Callable[[], object], ocr) -> Executor:
     it encodes with), an address or `local[:N]` -> Dask (the workers load their own; this machine
     loads none)."""
     if settings.cluster:
-        from engine.executors.dask import DaskExecutor
+        from engine.ingest.executors.dask import DaskExecutor
 
         return DaskExecutor(settings)
-    from engine.executors.local import LocalExecutor
+    from engine.ingest.executors.local import LocalExecutor
 
     return LocalExecutor(settings, encoders(), ocr)

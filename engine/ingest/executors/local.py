@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from engine.executors.base import (
+from engine.ingest.executors.base import (
     Executor,
     ModelFacts,
     Outcome,
@@ -28,7 +28,7 @@ class LocalExecutor(Executor):
     `settings.batch_size` finished files is encoded here while the workers read the next ones."""
 
     def __init__(self, settings, encoders, ocr):
-        from engine.pipeline import model_facts
+        from engine.ingest.pipeline import model_facts
 
         self.settings = settings
         self.encoders = encoders

@@ -21,7 +21,7 @@ import dask
 import yaml
 
 from engine.errors import AdsearchError
-from engine.executors.base import (
+from engine.ingest.executors.base import (
     Executor,
     ModelFacts,
     Outcome,
@@ -186,9 +186,9 @@ def _worker_models(settings_json: str) -> _WorkerModels:
     with _models_lock:
         if settings_json not in _models:
             from engine.config import Settings
-            from engine.encoders import load_encoders
-            from engine.ocr import usable_ocr
-            from engine.pipeline import model_facts
+            from engine.ingest.ocr import usable_ocr
+            from engine.ingest.pipeline import model_facts
+            from engine.models.encoders import load_encoders
 
             settings = Settings.model_validate(json.loads(settings_json))
             ocr = usable_ocr(settings.ocr_settings())

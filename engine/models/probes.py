@@ -1,4 +1,4 @@
-"""The fixed probe set of the int8 check (engine/onnx_towers.py): ad-like texts and synthetic ads.
+"""The fixed probe set of the int8 check (engine/models/onnx_towers.py): ad-like texts and synthetic ads.
 
 When a tower is quantised to int8, its vectors for these probes are compared with the fp32 tower's:
 mean cosine of the same probe, and how many of each probe's 10 nearest other probes stay the same.

@@ -242,7 +242,7 @@ def _check_clip(clip_dir: Path, report: CheckReport) -> None:
     import numpy as np
     from PIL import Image
 
-    from engine.encoders import ImageTextEncoder, declared_width
+    from engine.models.encoders import ImageTextEncoder, declared_width
 
     try:
         from transformers import AutoConfig

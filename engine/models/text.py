@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-BM25_RESOURCES = Path(__file__).parent / "resources" / "bm25"
+BM25_RESOURCES = Path(__file__).parent.parent / "resources" / "bm25"
 
 
 @cache

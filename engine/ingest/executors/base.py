@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.creative import creative_vector
+from engine.ingest.pipeline import ModelFacts
 from engine.media.images import AnalysedImage
 from engine.media.sources import SourcePolicy, read_bytes
-from engine.pipeline import ModelFacts
+from engine.models.creative import creative_vector
 from engine.schema import CREATIVE_CHANNEL, IMAGE_CHANNEL, SPARSE_CHANNEL, TEXT_CHANNEL
 from ocr_text import OcrResult
 

@@ -9,7 +9,7 @@ here, and the CLIP image tower at ingest from 155 to ~43 ms per image on one cor
 (bench/results/perf.md, docs/decisions.md).
 
 int8 is checked, not hoped for: when a tower is first quantised (per channel, onnxruntime), its
-vectors for a fixed probe set (engine/probes.py) are compared with the fp32 export's: the mean cosine
+vectors for a fixed probe set (engine/models/probes.py) are compared with the fp32 export's: the mean cosine
 of each probe's two vectors, and the mean share of each probe's 10 nearest other probes that int8
 keeps. The figures go to `check.json` beside `fp32.onnx` and `int8.onnx`; every load compares them
 with the current thresholds, and a tower below either runs in fp32 (one log line says so). Changing a

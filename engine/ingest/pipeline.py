@@ -8,12 +8,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.creative import VERSION as CREATIVE_VERSION
+from engine.models.creative import VERSION as CREATIVE_VERSION
 from engine.schema import IMAGE_CHANNEL, TEXT_CHANNEL
 from ocr_text import OcrSettings, tesseract_version
 
 if TYPE_CHECKING:
-    from engine.encoders import Encoders
+    from engine.models.encoders import Encoders
 
 
 @dataclass
