@@ -24,6 +24,7 @@ from bench.common import ADS377, RESULTS, WORK, write_results
 from engine.config import Settings
 from engine.ingest.ingestor import IngestHooks
 from engine.library import Library
+from ocr_text import ocr_signature
 
 
 def image_folder(n: int) -> Path:
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         "runs": [{k: v for k, v in r.items() if k != "ids"} for r in runs],
         "settings": {
             "clip": "random ViT-B/32 (int8 check applies)",
-            "ocr": settings.ocr_settings().signature(),
+            "ocr": ocr_signature(settings.ocr_settings()),
             "local_workers": 2,
             "cluster": "local:2 (2 worker processes x 1 thread)",
         },  # fmt: skip

@@ -37,6 +37,7 @@ from engine.media.images import analyse_image
 from engine.media.sources import discover_sources
 from engine.models.encoders import load_encoders
 from engine.store import EdgeStore
+from ocr_text import ocr_signature
 
 DB = WORK / "ads377-db"
 
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         "images": n,
         "workers": args.workers,
         "clip": "ViT-B/32 architecture, random weights",
-        "ocr": settings.ocr_settings().signature(),
+        "ocr": ocr_signature(settings.ocr_settings()),
         "precision": encoders.precision,
         "images_per_s": rates,
         "pipeline_over_limit": round(rates["pipeline"] / rates["limit"], 3),

@@ -17,6 +17,7 @@ from bench.common import ADS377, WORK, write_results
 from engine.config import Settings
 from engine.library import Library
 from engine.quality.evaluate import evaluate, read_qrels, read_queries
+from ocr_text import ocr_signature
 
 SETS = ("known_item", "topic")
 KEYS = ("mrr@10", "recall@1", "recall@5", "recall@10", "p@10", "ndcg@10", "map@100")
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
             "rrf_k": settings.rrf_k,
             "weights": settings.weights,
             "prefetch_limit": settings.prefetch_limit,
-            "ocr": settings.ocr_settings().signature(),
+            "ocr": ocr_signature(settings.ocr_settings()),
             "clip": args.clip_model or "none (text channels only)",
         },
         "tuning": tuned,

@@ -578,7 +578,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_ocr(args: argparse.Namespace) -> int:
     from engine.ingest.ocr import usable_ocr
     from engine.media.images import decode_image
-    from ocr_text import combine, read_each
+    from ocr_text import combine, min_confidence, read_each
 
     settings = settings_of(args)
     decoded = decode_image(args.file.read_bytes(), settings.max_image_pixels)
@@ -593,7 +593,7 @@ def cmd_ocr(args: argparse.Namespace) -> int:
         return 0
     print(f"{printable(args.file)} ({decoded.width}x{decoded.height} {decoded.format})")
     for name, words in readings.items():
-        cut = ocr.min_confidence_of(name)
+        cut = min_confidence(ocr, name)
         print(f"=== {name}: {len(words)} words read (kept at confidence >= {cut:g}) " + "=" * 16)
         _print_words(words)
     for name, reason in errors.items():

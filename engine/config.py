@@ -12,7 +12,7 @@ from pydantic import Field, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.schema import CHANNELS
-from ocr_text import DEFAULT_READERS, READER_NAMES, OcrSettings
+from ocr_text import DEFAULT_READERS, OcrSettings, reader_names
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -37,11 +37,12 @@ def parse_readers(value: str | Iterable[str]) -> tuple[str, ...]:
     """'tesseract,ppocr' (flag or environment) or a list -> reader names: known ones, each once, >= 1."""
     names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value)
     names = [n for n in names if n]
-    unknown = [n for n in names if n not in READER_NAMES]
+    known = reader_names()
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown OCR reader(s) {', '.join(unknown)}; known: {', '.join(READER_NAMES)}")
+        raise ValueError(f"unknown OCR reader(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if not names:
-        raise ValueError(f"name at least one OCR reader ({', '.join(READER_NAMES)})")
+        raise ValueError(f"name at least one OCR reader ({', '.join(known)})")
     return tuple(dict.fromkeys(names))
 
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from ocr_text.clean import clean_words, words_to_text
 from ocr_text.merge import merge_words
-from ocr_text.readers import load_reader
+from ocr_text.readers import load_reader, min_confidence
 from ocr_text.readers.base import ReaderUnavailable
 from ocr_text.readers.tesseract import TesseractMissingError
 from ocr_text.settings import OcrSettings
@@ -37,7 +37,7 @@ def read_each(image: Image.Image, settings: OcrSettings) -> tuple[dict[str, list
 def combine(readings: dict[str, list[OcrWord]], settings: OcrSettings, errors=None) -> OcrResult:
     """One result from several readings: each cleaned with its reader's confidence cut, then merged
     (overlapping words: the more confident wins; lines rebuilt in reading order)."""
-    kept = [clean_words(words, settings.min_confidence_of(name)) for name, words in readings.items()]
+    kept = [clean_words(words, min_confidence(settings, name)) for name, words in readings.items()]
     raw = list(readings.values())
     if len(readings) > 1:
         kept_words, raw_words = merge_words(kept), merge_words(raw)

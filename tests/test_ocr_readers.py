@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ocr_text import OcrSettings, OcrWord, combine, load_reader, read_each, read_text, words_to_text
 from ocr_text.merge import merge_words, overlap
-from ocr_text.readers import usable_readers
+from ocr_text.readers import min_confidence, ocr_signature, usable_readers
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 BOTH = OcrSettings(readers=("tesseract", "ppocr"))
@@ -121,7 +121,7 @@ def test_both_readers_together_find_what_either_alone_finds(ppocr):
     merged = {x.text.lower() for x in combine(readings, BOTH).words}
     assert not errors
     for name, words in readings.items():
-        kept = {x.text.lower() for x in words if x.confidence >= BOTH.min_confidence_of(name)}
+        kept = {x.text.lower() for x in words if x.confidence >= min_confidence(BOTH, name)}
         found = kept & {"mega", "deal", "limited", "offer", "stocks", "last"}
         assert found <= merged, name
 
@@ -160,7 +160,7 @@ def test_unloadable_ppocr_models_leave_tesseract_alone(tmp_path):
         settings = OcrSettings(readers=readers, ppocr_models=str(tmp_path))
         usable, missing = usable_readers(settings)
         assert usable.readers == ("tesseract",) and "det.onnx" in missing["ppocr"]
-        assert usable.signature() != settings.signature()
+        assert ocr_signature(usable) != ocr_signature(settings)
 
 
 def test_the_fallback_is_one_clear_line_and_ocr_goes_on(tmp_path):

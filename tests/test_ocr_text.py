@@ -14,6 +14,7 @@ from ocr_text import (
     words_to_text,
 )
 from ocr_text.preprocess import prepare_for_ocr, rescale, stretch_contrast, to_greyscale
+from ocr_text.readers import ocr_signature
 from ocr_text.readers.tesseract import parse_tesseract_data
 
 TESSERACT = OcrSettings(readers=("tesseract",))
@@ -177,7 +178,7 @@ def test_retry_passes_run_only_below_the_word_threshold():
             for w in retried.words
         )
     assert {"NIGHT", "SALE"} <= set(retried.text.split())
-    assert tesseract(retry_below_words=5).signature() != TESSERACT.signature()
+    assert ocr_signature(tesseract(retry_below_words=5)) != ocr_signature(TESSERACT)
 
 
 def test_each_scale_is_a_pass_and_their_words_are_merged():
@@ -194,6 +195,8 @@ def test_each_scale_is_a_pass_and_their_words_are_merged():
     assert "mega" in words[(700,)] and "stocks" not in words[(700,)]  # small print lost when small
     assert "stocks" in words[(2000,)] and "mega" not in words[(2000,)]  # headline misread when large
     assert {"mega", "limited", "offer", "stocks"} <= words[(700, 2000)]
-    assert tesseract(scales=(700,)).signature() != tesseract(scales=(700, 2000)).signature()
+    assert ocr_signature(tesseract(scales=(700,))) != ocr_signature(tesseract(scales=(700, 2000)))
     pp_only = OcrSettings(readers=("ppocr",))
-    assert OcrSettings(readers=("ppocr",), scales=(700,)).signature() == pp_only.signature()  # unused knob
+    assert ocr_signature(OcrSettings(readers=("ppocr",), scales=(700,))) == ocr_signature(
+        pp_only
+    )  # unused knob

@@ -66,3 +66,57 @@ def test_a_command_registered_twice_is_refused(toy_package, tmp_path):
     (tmp_path / "toy_command.py").write_text(TOY.replace('Command("toy"', 'Command("ingest"'))
     with pytest.raises(cli.UsageError, match="registered twice"):
         cli.added_commands()
+
+
+# ---------------------------------------------------------------------- a toy OCR reader
+
+
+class StampReader:
+    """Reads one word, "TOYWORD", in the top-left corner of any image, with a set confidence."""
+
+    name = "toy"
+
+    def __init__(self, confidence: float):
+        self.confidence = confidence
+
+    def read(self, image):
+        from ocr_text import OcrWord
+
+        return [OcrWord("TOYWORD", self.confidence, 2, 2, 40, 12, reader="toy")]
+
+
+@pytest.fixture()
+def toy_reader():
+    from ocr_text import ReaderKind, register
+    from ocr_text.readers import unregister
+
+    register(ReaderKind("toy", lambda s: StampReader(90.0), lambda s: "toy:v1", lambda s: 50.0))
+    yield
+    unregister("toy")
+
+
+def test_a_toy_reader_is_validated_merged_and_signed_like_the_others(toy_reader, sample_dir, truth):
+    from PIL import Image
+
+    from engine.config import Settings
+    from ocr_text import ocr_signature, read_text
+
+    settings = Settings(ocr_readers="tesseract,toy").ocr_settings()  # the name is known to the settings
+    assert settings.readers == ("tesseract", "toy")
+    ad = next(a for a in truth if a["brand"] and not a["rotated"] and not a["low_contrast"])
+    result = read_text(Image.open(sample_dir / ad["file"]), settings)
+    assert result.readers == ("tesseract", "toy") and not result.errors, result.errors
+    by_reader = result.words_by_reader()
+    assert by_reader["toy"] == 1 and by_reader["tesseract"] > 1  # merged with Tesseract's words
+    assert "TOYWORD" in result.text and ad["brand"].split()[0].lower() in result.text.lower()
+    assert ocr_signature(settings).endswith("|toy:v1")
+    assert ocr_signature(settings) != ocr_signature(Settings(ocr_readers="tesseract").ocr_settings())
+
+
+def test_an_unknown_reader_is_refused_with_the_known_names():
+    from pydantic import ValidationError
+
+    from engine.config import Settings
+
+    with pytest.raises(ValidationError, match="unknown OCR reader.*known: tesseract, ppocr"):
+        Settings(ocr_readers="tesseract,nosuch")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from engine.models.creative import VERSION as CREATIVE_VERSION
 from engine.schema import IMAGE_CHANNEL, TEXT_CHANNEL
-from ocr_text import OcrSettings, tesseract_version
+from ocr_text import OcrSettings, ocr_signature, tesseract_version
 
 if TYPE_CHECKING:
     from engine.models.encoders import Encoders
@@ -34,7 +34,7 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
     `precision` is what each channel's towers ran after the int8 check; `quantisation` that check's
     figures per tower asked for int8 (they explain the precision, so they are not in the signature)."""
     models = encoders.models()
-    ocr = ocr_settings.signature()
+    ocr = ocr_signature(ocr_settings)
     precision = encoders.precision
     what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime, CREATIVE_VERSION)
     digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]

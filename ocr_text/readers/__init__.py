@@ -1,4 +1,6 @@
-"""OCR readers, one module each behind the `Reader` interface: Tesseract and PP-OCR.
+"""OCR readers, one module each behind the `Reader` interface (Tesseract, PP-OCR), and their
+registry: a reader is known by its `ReaderKind` (how to build it, its signature, its confidence
+cut). Another package adds one with `register`.
 
 Readers are loaded once per process (OCR worker processes keep theirs for the whole ingest).
 """
@@ -8,23 +10,55 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 
-from ocr_text.readers.base import Reader, ReaderUnavailable
-from ocr_text.settings import READER_NAMES, OcrSettings
+from ocr_text.readers import ppocr, tesseract
+from ocr_text.readers.base import Reader, ReaderKind, ReaderUnavailable
+from ocr_text.settings import PIPELINE_VERSION, OcrSettings
+
+_KINDS: dict[str, ReaderKind] = {}
+
+
+def register(kind: ReaderKind) -> None:
+    """Make a reader known by its name (ValueError if the name is taken)."""
+    if kind.name in _KINDS:
+        raise ValueError(f"OCR reader {kind.name!r} is registered twice")
+    _KINDS[kind.name] = kind
+
+
+def unregister(name: str) -> None:
+    """Forget a reader (tests that add their own)."""
+    _KINDS.pop(name, None)
+    load_reader.cache_clear()
+
+
+def reader_names() -> tuple[str, ...]:
+    """The names of the registered readers, in registration order."""
+    return tuple(_KINDS)
+
+
+def reader_kind(name: str) -> ReaderKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown OCR reader {name!r}; known: {', '.join(_KINDS)}") from None
+
+
+def ocr_signature(settings: OcrSettings) -> str:
+    """Short text that changes whenever a setting changes the OCR output (stored with every point)."""
+    return (
+        PIPELINE_VERSION + "|" + "|".join(reader_kind(name).signature(settings) for name in settings.readers)
+    )
+
+
+def min_confidence(settings: OcrSettings, name: str) -> float:
+    """The confidence below which the words of reader `name` are dropped."""
+    return reader_kind(name).min_confidence(settings)
 
 
 @cache
 def load_reader(name: str, settings: OcrSettings) -> Reader:
     """The reader called `name`, configured by `settings`; raises ReaderUnavailable (or
     TesseractMissingError) when it cannot run here."""
-    if name == "tesseract":
-        from ocr_text.readers.tesseract import TesseractReader
-
-        return TesseractReader(settings)
-    if name == "ppocr":
-        from ocr_text.readers.ppocr import PpocrReader
-
-        return PpocrReader(settings.ppocr_models, settings.ppocr_det_side)
-    raise ValueError(f"unknown OCR reader {name!r}; known: {', '.join(READER_NAMES)}")
+    return reader_kind(name).build(settings)
 
 
 def usable_readers(settings: OcrSettings) -> tuple[OcrSettings, dict[str, str]]:
@@ -45,4 +79,10 @@ def usable_readers(settings: OcrSettings) -> tuple[OcrSettings, dict[str, str]]:
     return replace(settings, readers=kept), missing
 
 
-__all__ = ["Reader", "ReaderUnavailable", "load_reader", "usable_readers"]
+for _kind in (tesseract.KIND, ppocr.KIND):
+    register(_kind)
+
+__all__ = [
+    "Reader", "ReaderKind", "ReaderUnavailable", "load_reader", "min_confidence", "ocr_signature",
+    "reader_kind", "reader_names", "register", "unregister", "usable_readers",
+]  # fmt: skip

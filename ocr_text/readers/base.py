@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
 from ocr_text.words import OcrWord
+
+if TYPE_CHECKING:
+    from ocr_text.settings import OcrSettings
 
 
 class ReaderUnavailable(RuntimeError):
@@ -20,3 +25,15 @@ class Reader(Protocol):
     name: str
 
     def read(self, image: Image.Image) -> list[OcrWord]: ...
+
+
+@dataclass(frozen=True)
+class ReaderKind:
+    """A reader as the registry (ocr_text.readers) knows it: how to build one from the settings,
+    what of the settings changes its output (its part of the pipeline signature), and the
+    confidence below which its words are dropped."""
+
+    name: str
+    build: Callable[[OcrSettings], Reader]
+    signature: Callable[[OcrSettings], str]
+    min_confidence: Callable[[OcrSettings], float]

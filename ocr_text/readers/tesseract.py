@@ -11,6 +11,7 @@ from PIL import Image
 from ocr_text.clean import clean_words
 from ocr_text.merge import merge_words
 from ocr_text.preprocess import binarise, prepare_for_ocr, to_greyscale
+from ocr_text.readers.base import ReaderKind
 from ocr_text.settings import OcrSettings
 from ocr_text.words import OcrWord
 
@@ -97,3 +98,12 @@ class TesseractReader:
 
     def _pass(self, prepared: Image.Image, scale: float) -> list[OcrWord]:
         return parse_tesseract_data(run_tesseract(prepared, self.settings), scale)
+
+
+def _signature(settings: OcrSettings) -> str:
+    retry = f":retry{settings.retry_below_words}" if settings.retry_below_words else ""
+    sides = "+".join(map(str, settings.scales))
+    return f"tesseract:{settings.lang}:psm{settings.psm}:conf{settings.min_confidence:g}:sides{sides}{retry}"
+
+
+KIND = ReaderKind("tesseract", TesseractReader, _signature, lambda settings: settings.min_confidence)
