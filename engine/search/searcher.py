@@ -4,11 +4,10 @@ fusion for the ranking, each channel alone for the explanation), hits with per-c
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -19,16 +18,15 @@ from engine.errors import NotFound, SearchError
 from engine.filters import Clause
 from engine.ingest.ocr import usable_ocr
 from engine.models.creative import THRESHOLD, creative_vector
-from engine.models.text import english_stopwords
 from engine.schema import CHANNELS, CREATIVE_CHANNEL, DUPLICATE_MODE, MODES
+from engine.search.results import ChannelMatch, Hit, SearchResponse
+from engine.search.snippets import SNIPPET_CHARS, best_snippet, query_terms
 from engine.store import ChannelQuery, Store
 from ocr_text import read_text
 
 if TYPE_CHECKING:
     from engine.models.encoders import Encoders
 
-_TOKEN = re.compile(r"[A-Za-z0-9]+")
-_SNIPPET_CHARS = 160
 MAX_EXAMPLES = 40
 IMAGE_OFF_NOTE = "image channel off (no CLIP weights): text channels only"
 EXACT_TOTAL_UP_TO = 10_000  # a filtered total above this (by estimate) is given as the estimate
@@ -59,85 +57,6 @@ def parse_weights(text: str | None) -> dict[str, float]:
     if len(weights) == len(CHANNELS) and not any(weights.values()):
         raise SearchError("bad weights: every channel is 0; give at least one a weight > 0")
     return weights
-
-
-@dataclass
-class ChannelMatch:
-    rank: int
-    score: float
-
-
-@dataclass
-class Hit:
-    """One result: the fused score, each channel's rank/score, and the OCR line that matched."""
-
-    id: str
-    rank: int
-    score: float
-    paths: list[str]
-    channels: dict[str, ChannelMatch]
-    snippet: str
-    matched_terms: list[str]
-    ocr_text: str
-    width: int | None = None
-    height: int | None = None
-
-
-@dataclass
-class SearchResponse:
-    query: str | None
-    mode: str
-    channels: list[str]
-    hits: list[Hit]
-    notes: list[str] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    total: int | None = None  # images matching the filters (all of them ranked), when filtered or browsing
-    total_exact: bool = True  # False: `total` is Qdrant's estimate (broad filters on big collections)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def query_terms(text: str) -> list[str]:
-    """Lowercased word tokens of a query, stopwords left out (for highlighting and snippets)."""
-    words = (t.lower() for t in _TOKEN.findall(text or ""))
-    return list(dict.fromkeys(w for w in words if w not in english_stopwords()))
-
-
-def term_matches(term: str, word: str) -> bool:
-    """Exact, or (4+ letters) one inside the other: "burger" ~ "cheeseburger", "safe" ~ "safety"."""
-    return word == term or (min(len(term), len(word)) >= 4 and (term in word or word in term))
-
-
-def best_snippet(ocr_text: str, terms: list[str]) -> tuple[str, list[str]]:
-    """The OCR line sharing the most query terms (first line if none) and the terms it matched."""
-    lines = [line for line in (ocr_text or "").splitlines() if line.strip()]
-    if not lines:
-        return "", []
-    terms = [t for t in terms if len(t) > 1]
-    best, best_terms = lines[0], []
-    for line in lines:
-        matched = _matched_terms(terms, line.lower())
-        if len(matched) > len(best_terms):
-            best, best_terms = line, matched
-    return best[:_SNIPPET_CHARS], best_terms
-
-
-def _matched_terms(terms: list[str], line: str) -> list[str]:
-    """The terms that `term_matches` some word of a lower-cased line. A 4+ letter term found in the
-    line lies inside one of its words (terms are made of word characters), so the words are split
-    out only for the other cases."""
-    matched, words = [], None
-    for term in terms:
-        if len(term) >= 4 and term in line:
-            matched.append(term)
-            continue
-        if words is None:
-            words = set(_TOKEN.findall(line))
-            long_words = [w for w in words if len(w) >= 4]
-        if term in words or (len(term) >= 4 and any(w in term for w in long_words)):
-            matched.append(term)
-    return matched
 
 
 class Searcher:
@@ -251,7 +170,7 @@ class Searcher:
                 score=0.0,
                 paths=p.get("paths", []),
                 channels={},
-                snippet=(p.get("ocr_text") or "").split("\n", 1)[0][:_SNIPPET_CHARS],
+                snippet=(p.get("ocr_text") or "").split("\n", 1)[0][:SNIPPET_CHARS],
                 matched_terms=[],
                 ocr_text=p.get("ocr_text", ""),
                 width=p.get("width"),
