@@ -32,7 +32,8 @@ from api.deps import (
 from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, Occupancy
 from engine.config import Settings
 from engine.errors import AdsearchError, ImageError, NotFound, SearchError, StoreError
-from engine.library import Library, query_image
+from engine.library import Library
+from engine.media.originals import query_image
 from engine.search import SearchResponse, parse_weights
 
 STATIC = Path(__file__).parent / "static"

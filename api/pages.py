@@ -27,7 +27,7 @@ from api.deps import (
 )
 from engine.errors import AdsearchError, NotFound
 from engine.filters import BUILTIN_FIELDS
-from engine.library import query_image
+from engine.media.originals import query_image
 from engine.schema import MODES
 from engine.search import term_matches
 

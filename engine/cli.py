@@ -459,7 +459,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from engine.library import query_image
+    from engine.media.originals import query_image
     from engine.search import IMAGE_OFF_NOTE, parse_weights
 
     # every check on the arguments comes before the store is opened and the models are loaded

@@ -20,7 +20,6 @@ from engine.ingest.ingestor import IngestHooks, IngestReport, ingest
 from engine.ingest.metadata import MetadataTable
 from engine.jobs import UploadJobs
 from engine.media.originals import Originals
-from engine.media.originals import query_image as decode_query_image
 from engine.search import Searcher, SearchResponse
 from engine.store import Store, open_store
 
@@ -47,7 +46,6 @@ class Library:
         self.data_dir = Path(settings.db).resolve()  # stored paths are absolute: compare like with like
         self.upload_dir = self.data_dir / "uploads"
         self.originals = Originals(self.data_dir, settings.max_image_pixels)
-        self.thumbnail_dir = self.originals.thumbnail_dir
         self.jobs = UploadJobs(self)  # uploads: started by the server (`jobs.start()`), not by the CLI
 
     # ------------------------------------------------------------------ models and search
@@ -226,8 +224,3 @@ class Library:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def query_image(data: bytes, settings: Settings) -> Image.Image:
-    """A query image decoded under the pixel limit at the size a query uses (engine.media.originals)."""
-    return decode_query_image(data, settings.max_image_pixels, settings.ocr_scales)

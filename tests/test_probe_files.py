@@ -258,7 +258,7 @@ def test_concurrent_requests_for_a_new_thumbnail_all_get_the_same_bytes(library,
             answers = list(pool.map(lambda _: client.get(url), range(12)))
     assert [a.status_code for a in answers] == [200] * 12
     assert len({a.content for a in answers}) == 1
-    assert not [p for p in library.thumbnail_dir.iterdir() if p.suffix == ".tmp"]
+    assert not [p for p in library.originals.thumbnail_dir.iterdir() if p.suffix == ".tmp"]
 
 
 def test_not_found_names_every_path_tried(library, folder):

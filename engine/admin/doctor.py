@@ -163,15 +163,12 @@ def _check_pipelines(store, settings: Settings, encoders, report: Diagnosis) -> 
 def original_problem(payload: dict, image_id: str, db: Path) -> str | None:
     """Why none of an image's paths can serve its original (the first path's reason), or None. A
     quick check (kind and size of each file; the server also checks the sha256 before serving)."""
-    from engine.media.sources import display, is_remote, kept_original, local_names
+    from engine.media.originals import stored_files
+    from engine.media.sources import display
 
     reasons = []
     for path in payload.get("paths") or []:
-        if is_remote(path):
-            names = [str(kept_original(db, image_id))]
-        else:
-            names = local_names(path.split("://", 1)[1] if "://" in path else path)
-        reason = _file_problem(names, payload.get("bytes"))
+        reason = _file_problem(stored_files(path, image_id, db), payload.get("bytes"))
         if reason is None:
             return None
         reasons.append(f"{display(path)}: {reason}")

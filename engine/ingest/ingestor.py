@@ -182,11 +182,11 @@ class Ingestor:
         self.report.metadata_skipped.append((where, reason))
         self.on_error(where, reason)
 
-    def _fail(self, path: Path | str, reason: str, files: int = 1) -> None:
+    def _fail(self, path: Path | str, reason: str) -> None:
         where = display(path)
         self.report.failed.append((where, reason))
         self.on_error(where, reason)
-        self._advance(files)
+        self._advance(1)
 
     def _advance(self, files: int) -> None:
         """`files` more are finished (written, skipped, failed or cancelled)."""
@@ -343,9 +343,9 @@ class Ingestor:
             refused = self._upsert(kept)
         self.report.upsert_seconds += time.perf_counter() - start
         written = {p.id for p in kept} - {p.id for p, _ in refused}
-        for item, _ in batch:
-            if point_id(item.sha256) in written:
-                self._keep_copy(point_id(item.sha256), item)
+        for (item, _), point in zip(batch, points, strict=True):
+            if point.id in written:
+                self._keep_copy(point.id, item)
         self.report.ingested += len(kept) - len(refused)
         self.report.cancelled += len(points) - len(kept)
         self._advance(len(points) - len(refused))

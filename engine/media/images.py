@@ -1,4 +1,5 @@
-"""Finding and safely decoding image files, and the per-image work done in OCR worker processes.
+"""Safely decoding image files (one pixel limit, checked before decoding), and the per-image work
+done in OCR worker processes.
 
 Kept free of torch and Qdrant imports so that worker processes start fast.
 """
@@ -52,8 +53,9 @@ def pillow_limit(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    """Open (headers only: no pixel is decoded yet) and check format and size against `max_pixels`."""
+def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
+    """Open (headers only: no pixel is decoded yet), check format and size against `max_pixels`;
+    the image and its format (a multi-picture JPEG is a JPEG)."""
     if not data:
         raise ImageError("empty file")
     pillow_limit(max_pixels)
@@ -62,7 +64,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageError(f"unsupported image format {image.format}")
     _check_pixels(image.size, max_pixels)
     image.seek(0)
-    return image
+    return image, "JPEG" if image.format == "MPO" else image.format
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
@@ -107,9 +109,8 @@ def decode_image(data: bytes, max_pixels: int = 120_000_000, reduce_to: int | No
     decoded and shrunk at once, and the memory of the full-size decode is given back to the system.
     `width` and `height` are the file's (upright) size either way."""
     with _decoding(max_pixels):
-        image = _open(data, max_pixels)
+        image, fmt = _open(data, max_pixels)
         width, height = image.size
-        fmt = "JPEG" if image.format == "MPO" else image.format
         if reduce_to and fmt == "JPEG" and min(width, height) > reduce_to:
             image.draft(None, (reduce_to, reduce_to))  # decodes at the smallest scale >= reduce_to
         image.load()
@@ -129,8 +130,7 @@ def check_image(data: bytes, max_pixels: int = 120_000_000) -> str:
     """That `data` decodes as an image within `max_pixels` (ImageError saying why not); its format.
     Every pixel is decoded (a JPEG at 1/8 scale: all of its data is still read), nothing is kept."""
     with _decoding(max_pixels):
-        image = _open(data, max_pixels)
-        fmt = "JPEG" if image.format == "MPO" else image.format
+        image, fmt = _open(data, max_pixels)
         if fmt == "JPEG":
             image.draft(None, (1, 1))
         image.load()

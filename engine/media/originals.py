@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from engine.config import Settings
 from engine.errors import NotFound
 from engine.media.images import decode_image
 from engine.media.sources import (
@@ -51,17 +52,16 @@ class Originals:
         raise NotFound(f"the original file of image {image_id} is not available ({why})")
 
     def _read_at(self, path: str, payload: dict, image_id: str) -> bytes:
-        if is_remote(path):  # never fetched on a reader's request
-            try:
-                return _as_ingested(kept_original(self.data_dir, image_id), payload)
-            except FileNotFoundError:
-                raise OSError(errno.ENOENT, "no copy kept: ingest its source again to keep one") from None
-        local = path.split("://", 1)[1] if is_url(path) else path
-        *others, last = local_names(local)
-        for name in others:  # the stored name as it is, then unescaped (sources.portable_name)
+        *others, last = stored_files(path, image_id, self.data_dir)
+        for name in others:
             with contextlib.suppress(FileNotFoundError):
                 return _as_ingested(name, payload)
-        return _as_ingested(last, payload)
+        try:
+            return _as_ingested(last, payload)
+        except FileNotFoundError:
+            if is_remote(path):  # never fetched on a reader's request
+                raise OSError(errno.ENOENT, "no copy kept: ingest its source again to keep one") from None
+            raise
 
     def thumbnail(self, image_id: str, size: int, payload: dict) -> Path:
         """A JPEG thumbnail at most `size` px on its long side (rounded up to one of THUMBNAIL_SIZES,
@@ -84,10 +84,19 @@ class Originals:
         kept_original(self.data_dir, image_id).unlink(missing_ok=True)
 
 
-def query_image(data: bytes, max_image_pixels: int, ocr_scales: tuple[int, ...]) -> Image.Image:
+def stored_files(path: str, image_id: str, data_dir: Path) -> list[str]:
+    """The file-system names that may hold the bytes of one of an image's stored paths: for a remote
+    URL the copy kept at ingest (never the URL itself); for a local path or `file://` URL the name as
+    stored, then unescaped (engine.media.sources.portable_name)."""
+    if is_remote(path):
+        return [str(kept_original(data_dir, image_id))]
+    return local_names(path.split("://", 1)[1] if is_url(path) else path)
+
+
+def query_image(data: bytes, settings: Settings) -> Image.Image:
     """A query image's bytes decoded under the pixel limit at the size a query uses: no more pixels
     than the largest OCR pass reads (CLIP and the fingerprint need fewer)."""
-    return decode_image(data, max_image_pixels, reduce_to=max(ocr_scales)).image
+    return decode_image(data, settings.max_image_pixels, reduce_to=max(settings.ocr_scales)).image
 
 
 def _as_ingested(location: str | Path, payload: dict) -> bytes:
