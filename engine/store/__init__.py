@@ -9,35 +9,39 @@ Schema (one point per image): dense `image` (CLIP) and `text` (MiniLM) vectors, 
 Layout (`Settings.quantize`, on by default for new collections): int8 dense vectors in RAM, float32
 originals on disk, rescored search; the embedded store keeps the heavy payload fields (word boxes,
 raw OCR text, pipeline record) in a sidecar file beside the shard (sidecar.py); see docs/scaling.md.
-One module per backend behind `Store` (base.py): edge.py, client.py.
+Homes: base.py (the `Store` interface, the records, what both backends share), filter_builder.py
+(--where clauses -> a Qdrant filter, for every backend), backends.py (the registry `open_store` picks
+from), one module per backend with its layout and its queries beside it (edge.py, edge_layout.py,
+edge_queries.py; client.py, client_layout.py, client_queries.py), sidecar.py (Edge's heavy fields).
 """
 
 from __future__ import annotations
 
 from engine.config import Settings
-from engine.errors import StoreError
 from engine.schema import DENSE_CHANNELS, SPARSE_CHANNEL, SparseVec, point_id
+from engine.store import client, edge
+from engine.store.backends import (
+    StoreBackend,
+    backend_for,
+    backend_names,
+    register_backend,
+    unregister_backend,
+)
 from engine.store.base import HIT_PAYLOAD_EXCLUDE, ChannelQuery, PointData, ScoredHit, SearchResult, Store
 from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore
 
 __all__ = [
     "DENSE_CHANNELS", "HIT_PAYLOAD_EXCLUDE", "SPARSE_CHANNEL", "ChannelQuery", "ClientStore", "EdgeStore",
-    "PointData", "ScoredHit", "SearchResult", "SparseVec", "Store", "open_store", "point_id",
+    "PointData", "ScoredHit", "SearchResult", "SparseVec", "Store", "StoreBackend", "backend_names",
+    "open_store", "point_id", "register_backend", "unregister_backend",
 ]  # fmt: skip
+
+for _backend in (edge.BACKEND, client.BACKEND):  # asked last to first: a later one can take settings over
+    register_backend(_backend)
 
 
 def open_store(settings: Settings) -> Store:
-    """The store the settings name: a Qdrant server when `qdrant_url` is set, else the embedded one."""
-    if settings.qdrant_url:
-        from qdrant_client import QdrantClient
-
-        try:
-            client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=30)
-            client.get_collections()
-        except Exception as exc:  # noqa: BLE001 (any connection failure gets the same clear message)
-            raise StoreError(f"cannot reach Qdrant at {settings.qdrant_url}: {exc}") from exc
-        return ClientStore.from_settings(client, settings)
-    store = EdgeStore(settings.db, settings.collection, quantize=settings.quantize)
-    store.hnsw_ef = settings.hnsw_ef
-    return store
+    """The store the settings name, opened by the backend that handles them (backends.py): a Qdrant
+    server when `qdrant_url` is set, else the embedded one."""
+    return backend_for(settings).open(settings)

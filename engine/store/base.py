@@ -1,5 +1,6 @@
-"""What every store backend shares: the records passed in and out, and the `Store` interface the
-engine uses (point ids and sparse vectors are engine.schema's)."""
+"""What every store backend shares: the records passed in and out, the `Store` interface the
+engine uses (point ids and sparse vectors are engine.schema's), and the layout facts and helpers
+both Qdrant backends use (the filter builder is filter_builder.py's)."""
 
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ class Store(ABC):
 
     def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         """Every (id, payload), the payload cut to `fields` when given."""
-        for records in self._batches(batch, fields, with_vector=False):
+        for records in _chunks(self._scroll(batch, fields, with_vector=False), batch):
             payloads = {str(r.id): dict(r.payload or {}) for r in records}
             if fields is None or set(fields) & set(SIDECAR_FIELDS):
                 self._add_sidecar(payloads, fields)
@@ -190,16 +191,11 @@ class Store(ABC):
 
     def points(self, batch: int = 256) -> Iterator[PointData]:
         """Every point whole (vectors and payload), `batch` at a time: for copying a collection."""
-        for records in self._batches(batch, None, with_vector=True):
+        for records in _chunks(self._scroll(batch, None, with_vector=True), batch):
             payloads = {str(r.id): dict(r.payload or {}) for r in records}
             self._add_sidecar(payloads)
             for r in records:
                 yield PointData(str(r.id), plain_vectors(r.vector), payloads[str(r.id)])
-
-    def _batches(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator[list]:
-        records = self._scroll(batch, fields, with_vector)
-        while chunk := list(islice(records, batch)):
-            yield chunk
 
     @abstractmethod
     def search(
@@ -243,8 +239,6 @@ class Store(ABC):
         self.close()
 
 
-# Built-in fields answered by a vector's presence rather than a payload match.
-VECTOR_FLAGS = {"has_text": "text"}
 # engine.filters field type -> Qdrant payload index type (PayloadSchemaType member name, capitalised).
 INDEX_TYPES = {"keyword": "Keyword", "keywords": "Keyword", "integer": "Integer", "float": "Float",
                "datetime": "Datetime", "text": "Text"}  # fmt: skip
@@ -253,7 +247,6 @@ INDEX_TYPES = {"keyword": "Keyword", "keywords": "Keyword", "integer": "Integer"
 INDEX_PARAMS = {"keyword": "KeywordIndexParams", "keywords": "KeywordIndexParams",
                 "integer": "IntegerIndexParams", "float": "FloatIndexParams",
                 "datetime": "DatetimeIndexParams"}  # fmt: skip
-RANGE_BOUND = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
 MAX_TIES = 10_000  # points sharing one sort value that browsing reads to order them by id
 
 
@@ -267,60 +260,10 @@ def payload_links(field: str, kind: str) -> bool:
     return kind in ("keyword", "keywords") and field not in BUILTIN_FIELDS
 
 
-class FilterParts:
-    """A backend's filter constructors; `build_filter` decides, the backend only builds."""
-
-    def match(self, key: str, value: object): ...
-    def match_any(self, key: str, values: list): ...
-    def range(self, key: str, bounds: dict, is_datetime: bool): ...
-    def has_vector(self, name: str): ...
-    def phrase(self, key: str, text: str): ...
-    def word(self, key: str, text: str): ...
-    def combine(self, must: list, must_not: list): ...
-    def any_of(self, conditions: list): ...
-
-
-def build_filter(clauses: Sequence[Clause], parts: FilterParts, with_vector: str | None = None):
-    """Clauses (all must hold), and the point having `with_vector` when given -> one backend filter,
-    or None when there is nothing to require."""
-    if not clauses and not with_vector:
-        return None
-    must, must_not = ([parts.has_vector(with_vector)] if with_vector else []), []
-    for clause in clauses:
-        condition, negate = _condition(clause, parts)
-        (must_not if negate else must).append(condition)
-    return parts.combine(must, must_not)
-
-
-def _condition(clause: Clause, parts: FilterParts) -> tuple[object, bool]:
-    negate = clause.op in ("!=", "not in")
-    value = clause.value
-    if clause.op == "phrase":
-        return parts.phrase(clause.field, value), False
-    if clause.op == "without":
-        return parts.word(clause.field, value), True
-    if clause.field in VECTOR_FLAGS:  # has_text=true: the point has a text vector
-        return parts.has_vector(VECTOR_FLAGS[clause.field]), negate != (not value)
-    if clause.op in ("in", "not in"):
-        if any(isinstance(v, float | datetime) for v in value):  # exact values the store cannot match
-            return parts.any_of([_exact(clause.field, v, parts) for v in value]), negate
-        return parts.match_any(clause.field, [_plain(v) for v in value]), negate
-    if clause.op in RANGE_BOUND:
-        bounds = {RANGE_BOUND[clause.op]: _plain(value)}
-        return parts.range(clause.field, bounds, isinstance(value, datetime)), False
-    if isinstance(value, float | datetime):
-        return _exact(clause.field, value, parts), negate
-    return parts.match(clause.field, value), negate
-
-
-def _exact(field: str, value: object, parts: FilterParts) -> object:
-    """= on a float or a date-time, as the closed range [value, value]: Qdrant matches exact values
-    of keywords and integers only."""
-    return parts.range(field, {"gte": _plain(value), "lte": _plain(value)}, isinstance(value, datetime))
-
-
-def _plain(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _chunks(records: Iterator, size: int) -> Iterator[list]:
+    """Lists of `size` records (the last one shorter)."""
+    while chunk := list(islice(records, size)):
+        yield chunk
 
 
 def missing_vectors(existing: dict[str, int], wanted: dict[str, int]) -> dict[str, int]:

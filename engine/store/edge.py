@@ -1,4 +1,6 @@
-"""`EdgeStore`: the collection in Qdrant Edge, the Qdrant engine in-process, on a local folder."""
+"""`EdgeStore`: the collection in Qdrant Edge, the Qdrant engine in-process, on a local folder (the
+default backend). This module holds the store's files, lock and point I/O; its collection layout is
+edge_layout.py's, its queries edge_queries.py's."""
 
 from __future__ import annotations
 
@@ -8,66 +10,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from engine.config import Settings
 from engine.errors import StoreError
-from engine.schema import SPARSE_CHANNEL, SparseVec
-from engine.store.base import (
-    HIT_PAYLOAD_EXCLUDE,
-    HNSW_EF,
-    HNSW_EF_CONSTRUCT,
-    HNSW_M,
-    INDEX_PARAMS,
-    INDEX_TYPES,
-    OVERSAMPLING,
-    QUANTILE,
-    SIDECAR_FIELDS,
-    FilterParts,
-    PointData,
-    SearchResult,
-    Store,
-    build_filter,
-    check_dims,
-    missing_vectors,
-    mmr_query,
-    payload_links,
-    search_params,
-    search_result,
-)
+from engine.schema import SparseVec
+from engine.store.backends import StoreBackend
+from engine.store.base import HNSW_EF, HNSW_EF_CONSTRUCT, OVERSAMPLING, SIDECAR_FIELDS, PointData, Store
+from engine.store.edge_layout import EdgeLayout
+from engine.store.edge_queries import EdgeQueries
 from engine.store.sidecar import Sidecar
 
 
-class EdgeFilterParts(FilterParts):
-    """Qdrant Edge's filter objects."""
-
-    def __init__(self, qe):
-        self.qe = qe
-
-    def match(self, key, value):
-        return self.qe.FieldCondition(key, match=self.qe.MatchValue(value))
-
-    def match_any(self, key, values):
-        return self.qe.FieldCondition(key, match=self.qe.MatchAny(values))
-
-    def range(self, key, bounds, is_datetime):
-        kind = self.qe.RangeDateTime if is_datetime else self.qe.RangeFloat
-        return self.qe.FieldCondition(key, range=kind(**bounds))
-
-    def has_vector(self, name):
-        return self.qe.HasVectorCondition(name)
-
-    def phrase(self, key, text):
-        return self.qe.FieldCondition(key, match=self.qe.MatchPhrase(text))
-
-    def word(self, key, text):
-        return self.qe.FieldCondition(key, match=self.qe.MatchText(text))
-
-    def combine(self, must, must_not):
-        return self.qe.Filter(must=must or None, must_not=must_not or None)
-
-    def any_of(self, conditions):
-        return self.qe.Filter(should=conditions)
-
-
-class EdgeStore(Store):
+class EdgeStore(EdgeLayout, EdgeQueries, Store):
     """Embedded Qdrant Edge shard in `<db>/<collection>/`, metadata in `<collection>.meta.json`.
 
     A collection made with `quantize` keeps its dense vectors twice: int8 (scalar quantisation) in
@@ -92,8 +45,10 @@ class EdgeStore(Store):
         # search-time knobs (the benchmark varies them): candidates rescored per result, HNSW beam
         self.oversampling = OVERSAMPLING
         self.hnsw_ef: int | None = HNSW_EF
-        # a new shard's indexing threshold in KB (Qdrant's default when None); tests make it tiny so
-        # a small collection gets its HNSW graph and int8 vectors
+        # a new shard's knobs: its graphs' build beam, and its indexing threshold in KB (Qdrant's
+        # default when None; tests make it tiny so a small collection gets its HNSW graph and int8
+        # vectors)
+        self.ef_construct = HNSW_EF_CONSTRUCT
         self.indexing_threshold_kb: int | None = None
         self.collection = collection
         self.db = Path(db)
@@ -104,52 +59,15 @@ class EdgeStore(Store):
         self.shard = qe.EdgeShard.load(str(self.path)) if self._exists() else None
         self.sidecar = Sidecar(self.db / f"{collection}.sidecar.sqlite")
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EdgeStore:
+        """The store in `settings.db`, laid out as the settings say when new."""
+        store = cls(settings.db, settings.collection, quantize=settings.quantize)
+        store.hnsw_ef = settings.hnsw_ef
+        return store
+
     def _exists(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
-
-    def ensure_collection(self, dims: dict[str, int]) -> None:
-        existing = self.dims()
-        qe = self.qe
-        if existing is not None:
-            check_dims(existing, dims, self.collection)
-            added = missing_vectors(existing, dims)
-            for name, size in added.items():  # a collection made before this vector existed
-                self._require().update(qe.UpdateOperation.create_dense_vector(name, size, qe.Distance.Cosine))
-            if added:
-                self.update_metadata({"dims": {**existing, **added}})
-            return
-        self.shard = qe.EdgeShard.create(str(self.path), self._config(dims))
-        self.update_metadata({"dims": dims, "quantization": "int8" if self.quantize else None})
-
-    def _config(self, dims: dict[str, int]):
-        """A new shard's layout: float32 originals on disk and int8 copies in RAM when quantised."""
-        qe = self.qe
-        quantized = None
-        if self.quantize:
-            quantized = qe.ScalarQuantizationConfig(
-                qe.ScalarType.Int8, quantile=QUANTILE, memory=qe.Memory.Pinned
-            )
-        originals = qe.Memory.Cold if self.quantize else None
-        return qe.EdgeConfig(
-            vectors={
-                name: qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine, memory=originals)
-                for name, size in dims.items()
-            },
-            sparse_vectors={SPARSE_CHANNEL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            quantization_config=quantized,  # every dense vector, also one added later (creative)
-            # Qdrant's defaults, but every core builds the graphs: `optimize` runs when an ingest has
-            # finished writing, and auto leaves one of 2 cores idle (index build 1.3x faster on 2)
-            hnsw_config=qe.HnswIndexConfig(
-                m=HNSW_M,
-                ef_construct=HNSW_EF_CONSTRUCT,
-                full_scan_threshold=10_000,
-                max_indexing_threads=os.cpu_count() or 0,
-            ),  # fmt: skip
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb),
-        )
-
-    def dims(self) -> dict[str, int] | None:
-        return self.metadata().get("dims") if self.shard is not None else None
 
     def _require(self):
         if self.shard is None:
@@ -198,54 +116,6 @@ class EdgeStore(Store):
             self._require().update(self.qe.UpdateOperation.delete_points(ids))
             self.sidecar.delete(ids)
 
-    def _filter(self, where, with_vector: str | None = None):
-        return build_filter(list(where), EdgeFilterParts(self.qe), with_vector)
-
-    def count(self, with_vector: str | None = None, where=(), exact: bool = True) -> int:
-        if self.shard is None:
-            return 0
-        return self.shard.count(self.qe.CountRequest(exact=exact, filter=self._filter(where, with_vector)))
-
-    def facet(self, field: str, where=(), limit: int = 20) -> list[tuple[object, int]]:
-        if self.shard is None:
-            return []
-        request = self.qe.FacetRequest(field, limit=limit, exact=True, filter=self._filter(where))
-        return [(hit.value, hit.count) for hit in self.shard.facet(request).hits]
-
-    def _ordered(self, where, order_by, descending, limit) -> list[tuple[str, dict]]:
-        if self.shard is None:
-            return []
-        qe = self.qe
-        direction = qe.Direction.Desc if descending else qe.Direction.Asc
-        records, _ = self.shard.scroll(
-            qe.ScrollRequest(
-                limit=limit,
-                filter=self._filter(where),
-                order_by=qe.OrderBy(order_by, direction=direction),
-                with_payload=qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE),
-            )
-        )
-        return [(str(r.id), dict(r.payload or {})) for r in records]
-
-    def ensure_indexes(self, fields: dict[str, str]) -> None:
-        done = self.metadata().get("indexes", {})
-        todo = {name: kind for name, kind in fields.items() if done.get(name) != kind and kind in INDEX_TYPES}
-        qe = self.qe
-        for name, kind in todo.items():
-            if kind == "text":  # words, lower-cased, with positions for phrases
-                schema = qe.TextIndexParams(
-                    tokenizer=qe.TokenizerType.Word, lowercase=True, phrase_matching=True
-                )
-            elif payload_links(name, kind):
-                schema = getattr(qe.PayloadSchemaType, INDEX_TYPES[kind])
-            elif kind == "integer":
-                schema = qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=False)
-            else:
-                schema = getattr(qe, INDEX_PARAMS[kind])(enable_hnsw=False)
-            self._require().update(qe.UpdateOperation.create_field_index(name, schema))
-        if todo:
-            self.update_metadata({"indexes": {**done, **todo}})
-
     def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
         if self.shard is None:
             return
@@ -260,54 +130,6 @@ class EdgeStore(Store):
             yield from records
             if offset is None:
                 return
-
-    def _query(self, q):
-        vector = self._vector(q.vector)
-        if not q.recommends:
-            return self.qe.Query.Nearest(vector, using=q.channel)
-        examples = self.qe.RecommendQuery(
-            [vector, *map(self._vector, q.positives)], [self._vector(v) for v in q.negatives]
-        )
-        return self.qe.Query.RecommendBestScore(examples, using=q.channel)
-
-    def _params(self, channel: str, exact: bool):
-        return search_params(self.qe, channel, exact, self.oversampling, self.hnsw_ef)
-
-    def search(
-        self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False
-    ) -> SearchResult:
-        qe = self.qe
-        shard = self._require()
-        flt = self._filter(where)
-        scoring = [self._query(q) for q in queries]
-        params = [self._params(q.channel, exact) for q in queries]
-        if len(queries) == 1:
-            ranking = {"query": scoring[0], "params": params[0]}
-        else:
-            ranking = {
-                "prefetches": [
-                    qe.Prefetch(limit=prefetch_limit, query=s, params=p, filter=flt)
-                    for s, p in zip(scoring, params, strict=True)
-                ],
-                "query": qe.Fusion.Rrf(k=rrf_k, weights=weights),
-            }
-        diverse_in = mmr_query(queries) if diversity else None
-        if diverse_in is not None:
-            pool = max(prefetch_limit, limit + offset)
-            mmr = qe.Mmr(self._vector(diverse_in.vector), 1.0 - diversity, pool, using=diverse_in.channel)
-            ranking = {
-                "prefetches": [qe.Prefetch(limit=pool, filter=flt, **ranking)],
-                "query": mmr,
-                "params": self._params(diverse_in.channel, exact),
-            }
-        hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
-        fused = qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
-        singles = [
-            qe.QueryRequest(limit=prefetch_limit, query=s, params=p, with_payload=False, filter=flt)
-            for s, p in zip(scoring, params, strict=True)
-        ]
-        results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
-        return search_result(queries, results)
 
     def metadata(self) -> dict:
         return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
@@ -366,3 +188,9 @@ def _write_json_atomically(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
+
+
+# the default backend: no Qdrant URL given
+BACKEND = StoreBackend(
+    "embedded", handles=lambda settings: not settings.qdrant_url, open=EdgeStore.from_settings
+)
