@@ -7,7 +7,16 @@ import argparse
 
 from api.app import create_app
 from api.guards import UVICORN_LIMITS
-from engine.cli import Command, model_options, ocr_options, open_library, settings_of, store_options
+from api.settings import ServeSection, ServeSettings
+from engine.cli import (
+    Command,
+    model_options,
+    ocr_options,
+    open_library,
+    setting_flags,
+    settings_of,
+    store_options,
+)
 from engine.terminal import printable
 
 
@@ -18,20 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Serve the JSON API (/api, docs at /docs) and the web pages on one port. Binds "
         "127.0.0.1 unless told otherwise; set ADSEARCH_API_KEY to require a key for uploads and deletes.",
     )
-    p.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument(
-        "--allowed-hosts",
-        help="comma-separated Host names to answer besides 127.0.0.1, localhost, [::1] and the bound "
-        "address, e.g. ads.example.org (env ADSEARCH_ALLOWED_HOSTS); other Host headers get 400, "
-        "which stops DNS-rebinding attacks",
-    )
-    p.add_argument(
-        "--max-concurrent-requests",
-        type=int,
-        help="requests worked on at once (default twice the cores, at least 4); the excess gets 503 with "
-        "Retry-After at once",
-    )
+    setting_flags(p, ServeSection)  # --host, --port, --allowed-hosts, --max-concurrent-requests
     store_options(p)
     model_options(p)
     ocr_options(p)
@@ -41,7 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = settings_of(args)
+    settings = settings_of(args, ServeSettings)
     library = open_library(settings)
     where = printable(f"http://{settings.host}:{settings.port}/")
     print(f"adsearch: serving {library.store.count()} images at {where}", flush=True)

@@ -4,19 +4,20 @@ check, bounded upload reading, and the OCR view of a payload."""
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, UploadFile
 from fastapi import Path as PathParam
 
-from engine.config import Settings
+from api.settings import ServeSettings
 from engine.errors import SearchError
 from engine.library import Library
-from engine.schema import MODES, stored_ocr
+from engine.schema import stored_ocr
+from engine.search.request import ID_PATTERN, Mode
 
-ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+__all__ = ["ID_PATTERN", "Mode"]  # the faces take them from here with the other parameter types
+
 JOB_PATTERN = r"^[0-9a-f]{32}$"
-Mode = Literal[tuple(MODES)]  # the modes of engine.schema, as a type the API validates
 ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
 JobId = Annotated[str, PathParam(pattern=JOB_PATTERN, description="upload job id")]
 
@@ -28,7 +29,7 @@ def get_library(request: Request) -> Library:
 LibraryDep = Annotated[Library, Depends(get_library)]
 
 
-def key_accepted(settings: Settings, provided: str | None) -> bool:
+def key_accepted(settings: ServeSettings, provided: str | None) -> bool:
     """No API key configured, or `provided` is it (constant-time compare)."""
     expected = settings.api_key
     return not expected or bool(provided and secrets.compare_digest(provided.encode(), expected.encode()))
@@ -40,7 +41,7 @@ def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = N
         raise HTTPException(401, "missing or wrong API key (X-API-Key header)")
 
 
-def validate_query(q: str, settings: Settings) -> str:
+def validate_query(q: str, settings: ServeSettings) -> str:
     q = q.strip()
     if not q:
         raise SearchError("the query is empty")
@@ -59,7 +60,7 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return bytes(data)
 
 
-async def read_uploads(files: list[UploadFile], settings: Settings) -> list[tuple[str, bytes]]:
+async def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[tuple[str, bytes]]:
     """(name, bytes) of each uploaded file, within the per-request file count and per-file size."""
     if len(files) > settings.max_upload_files:
         raise HTTPException(413, f"at most {settings.max_upload_files} files per upload")

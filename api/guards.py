@@ -25,7 +25,7 @@ BODY_TIMEOUT = 10.0
 MIN_BODY_RATE = 16 * 1024
 SMALL_BODY = 256 * 1024
 REPLAY_CHUNK = 1 << 20  # bytes per message when the spooled body is handed to the app
-# uvicorn's own limits, set by `adsearch serve` (engine/cli.py): idle keep-alive connections are
+# uvicorn's own limits, set by `adsearch serve` (api/command.py): idle keep-alive connections are
 # closed after 5 s, a request head may not exceed 16 KiB, shutdown waits at most 10 s for requests.
 UVICORN_LIMITS = {"timeout_keep_alive": 5, "h11_max_incomplete_event_size": 16 * 1024,
                   "timeout_graceful_shutdown": 10}  # fmt: skip

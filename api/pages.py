@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -25,19 +26,18 @@ from api.deps import (
     read_upload,
     read_uploads,
 )
+from engine.channels import all_channels, text_modes
 from engine.errors import AdsearchError, NotFound
 from engine.filters import BUILTIN_FIELDS
 from engine.media.originals import query_image
-from engine.schema import MODES
-from engine.search import term_matches
+from engine.search import SearchResponse, term_matches
+from engine.search.request import MAX_CLAUSES, MAX_EXAMPLES, SearchRequest, limits_of
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 READER_LABELS = {"tesseract": "Tesseract", "ppocr": "PP-OCR"}
 PAGE_K = 24  # results per page unless the URL says otherwise
-MAX_WHERE = 20  # filter clauses a page URL may carry (as the API allows)
-MAX_EXAMPLES = 20  # "more like this" (positive) and "not this" (negative) ids a page URL may carry, each
 _ID = re.compile(ID_PATTERN)
 BROWSE_FEEDBACK_NOTE = "'More like this' and 'Not this' need a text query: ignored while browsing"
 FACET_FIELDS = ("format", "folder")  # built-in fields always offered, then keyword metadata fields
@@ -72,6 +72,11 @@ def reader_label(reader: str) -> str:
     return READER_LABELS.get(reader, reader)
 
 
+def channel_label(name: str) -> str:
+    """How a channel is named on the pages (its declared label)."""
+    return next((c.label for c in all_channels() if c.name == name), name)
+
+
 def swap_link(url: str, label: object, class_: str = "", rel: str = "", aria_label: str = "") -> Markup:
     """A link to another state of the search page that HTMX swaps in place (#view), pushing the URL;
     without JavaScript it is a plain link to the same URL."""
@@ -86,7 +91,8 @@ templates.env.filters["highlight"] = highlight
 templates.env.globals["swap_link"] = swap_link
 templates.env.filters["reader_label"] = reader_label
 templates.env.filters["confidence_class"] = confidence_class
-templates.env.globals["modes"] = [m for m in MODES if m != "duplicate"]  # text queries; copies: by image
+templates.env.filters["channel_label"] = channel_label
+templates.env.globals["modes"] = text_modes()  # the search form; copies are found by image
 
 
 def render(request: Request, name: str, status_code: int = 200, **context):
@@ -223,10 +229,10 @@ def facet_counts(lib, where: list[str]) -> list[dict]:
 def index(
     request: Request,
     lib: LibraryDep,
-    q: Annotated[str, Query(max_length=2000)] = "",
+    q: Annotated[str, Query(**limits_of("q"))] = "",
     mode: Mode = "hybrid",
-    k: Annotated[int, Query(ge=1, le=100)] = PAGE_K,
-    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    k: Annotated[int, Query(**limits_of("k"))] = PAGE_K,
+    offset: Annotated[int, Query(**limits_of("offset"))] = 0,
     where: Annotated[list[str] | None, Query(description="filter clauses: format=PNG")] = None,
     diverse: bool = False,
     positive: Annotated[list[str] | None, Query(description="more like these image ids")] = None,
@@ -243,21 +249,31 @@ def index(
     except ValueError as exc:
         error = str(exc)
     view.names = example_names(lib, [*view.positive, *view.negative]) if lib.exists() else {}
-    if len(view.where) > MAX_WHERE:
-        error = f"at most {MAX_WHERE} filter clauses"
+    if len(view.where) > MAX_CLAUSES:
+        error = f"at most {MAX_CLAUSES} filter clauses"
     elif not error:
         if q.strip() or view.where:
-            try:
-                query = q.strip()[: lib.settings.max_query_chars]
-                response = lib.search(query, where=view.where, mode=mode, k=k, offset=offset, diverse=diverse,
-                                      positive=view.positive, negative=view.negative)  # fmt: skip
-            except AdsearchError as exc:
-                error = str(exc)
-            if response is not None and view.examples and response.mode == "browse":
-                response.notes.append(BROWSE_FEEDBACK_NOTE)
+            response, error = page_search(lib, view)
         facets = facet_counts(lib, view.where)
     return render(request, "index.html", q=q, mode=mode, k=k, response=response, error=error, view=view,
                   facets=facets, pager=True, feedback=True)  # fmt: skip
+
+
+def page_search(lib, view: SearchView) -> tuple[SearchResponse | None, str | None]:
+    """The page's search as one SearchRequest: its hits, or the reason it cannot run."""
+    try:
+        search = SearchRequest(
+            q=view.q.strip()[: lib.settings.max_query_chars], mode=view.mode, k=view.k, offset=view.offset,
+            where=view.where, diverse=view.diverse, positive=view.positive, negative=view.negative,
+        )  # fmt: skip
+        response = lib.search(search)
+    except ValidationError as exc:
+        return None, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    except AdsearchError as exc:
+        return None, str(exc)
+    if view.examples and response.mode == "browse":
+        response.notes.append(BROWSE_FEEDBACK_NOTE)
+    return response, None
 
 
 @router.post("/search-image")
@@ -272,7 +288,7 @@ async def search_by_image(
         data = await read_upload(file, lib.settings.max_upload_bytes)
 
         def search():  # decoding and searching are CPU work: off the event loop (as in /api/search/image)
-            return lib.search(image=query_image(data, lib.settings), mode=mode, k=24)
+            return lib.search(SearchRequest(mode=mode, k=PAGE_K), image=query_image(data, lib.settings))
 
         response = await run_in_threadpool(search)
     except AdsearchError as exc:

@@ -23,8 +23,9 @@ import httpx
 
 from bench.common import known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
-from engine.config import Settings
 from engine.library import Library
+from engine.search import SearchRequest
+from engine.settings import Settings
 
 
 def free_port() -> int:
@@ -149,11 +150,11 @@ def main(argv: list[str] | None = None) -> None:
         points = library.store.count()
         ids = [image_id for image_id, _ in library.store.scroll(fields=["sha256"])]
         for q in warmup:
-            library.search(q, k=10)
+            library.search(SearchRequest(q=q, k=10))
         engine_ms = []
         for q in queries:
             start = time.perf_counter()
-            library.search(q, k=10)
+            library.search(SearchRequest(q=q, k=10))
             engine_ms.append((time.perf_counter() - start) * 1000)
 
     http = time_http(queries, warmup, also=body_and_file_times(queries, ids))

@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from bench.common import ADS377, RESULTS, WORK, write_results
-from engine.config import Settings
 from engine.ingest.ingestor import IngestHooks
 from engine.library import Library
+from engine.settings import Settings
 from ocr_text import ocr_signature
 
 

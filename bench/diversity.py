@@ -37,10 +37,11 @@ from bench.common import WORK, write_results
 from bench.ingest import DB
 from bench.quality import SETS, load_sets
 from bench.query import build, source_points
-from engine.config import Settings
 from engine.errors import SearchError
 from engine.library import Library
 from engine.quality.evaluate import image_keys
+from engine.search import SearchRequest
+from engine.settings import Settings
 from engine.store import EdgeStore
 
 COPY = WORK / "diversity-db"
@@ -139,7 +140,9 @@ def run(library: Library, queries: dict[str, str], diverse: bool) -> dict[str, l
     out = {}
     for qid, text in queries.items():
         try:
-            hits = library.search(text, mode="hybrid", k=K, snippets=False, diverse=diverse).hits
+            hits = library.search(
+                SearchRequest(q=text, mode="hybrid", diverse=diverse).deeper(K), snippets=False
+            ).hits
         except SearchError:
             hits = []
         out[qid] = [h.id for h in hits]

@@ -31,11 +31,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.common import ADS377, WORK, write_results
-from engine.config import Settings
 from engine.ingest.ingestor import ingest
 from engine.media.images import analyse_image
 from engine.media.sources import discover_sources
 from engine.models.encoders import load_encoders
+from engine.settings import Settings
 from engine.store import EdgeStore
 from ocr_text import ocr_signature
 

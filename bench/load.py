@@ -40,10 +40,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from api.settings import ServeSettings
 from bench.api import free_port, rss_mib, start_server
 from bench.common import known_item_queries, percentiles, write_results
 from bench.ingest import DB
-from engine.config import Settings
 
 QUERIES = 265  # the known-item statements, cycled; the searcher caches their embeddings after one pass
 REQUEST_TIMEOUT_S = 10.0
@@ -529,7 +529,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    limit = args.max_concurrent_requests or Settings().max_concurrent_requests  # the server's own default
+    # the server's own default
+    limit = args.max_concurrent_requests or ServeSettings().max_concurrent_requests
     return {
         "clients": args.clients,
         "seconds": args.seconds,

@@ -81,8 +81,8 @@ def real_ads(sample: int, settings: OcrSettings) -> dict[str, dict]:
     """Distinct dictionary words read per step on a fixed sample of ads377."""
     import random
 
-    from engine.config import DEFAULT_TEXT_MODEL
     from engine.models.encoders import resolve_text_model
+    from engine.settings import DEFAULT_TEXT_MODEL
 
     vocab_file = Path(resolve_text_model(DEFAULT_TEXT_MODEL)) / "vocab.txt"
     vocab = {w for w in vocab_file.read_text().split() if w.isalpha() and len(w) >= 3}

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 
 from bench.common import ADS377, WORK, write_results
-from engine.config import Settings
 from engine.library import Library
 from engine.quality.evaluate import evaluate, read_qrels, read_queries
+from engine.settings import Settings
 from ocr_text import ocr_signature
 
 SETS = ("known_item", "topic")

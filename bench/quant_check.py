@@ -23,9 +23,9 @@ import numpy as np
 
 import engine.models.onnx_towers as towers
 from bench.common import WORK, known_item_queries, write_results
-from engine.config import QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE
 from engine.models.encoders import DenseTextEncoder, ImageTextEncoder, QuantThresholds
 from engine.models.probes import PROBE_TEXTS, probe_images
+from engine.settings import QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE
 
 MEASURE_ONLY = QuantThresholds(0.0, 0.0)  # keep int8 whatever the figures: the bench reports them
 QUERIES = 200

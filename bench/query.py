@@ -35,9 +35,9 @@ import numpy as np
 from bench.api import time_http
 from bench.common import WORK, known_item_queries, percentiles, write_results
 from bench.ingest import DB, random_vit_b_32
-from engine.config import Settings
 from engine.models.encoders import Encoders, load_encoders
 from engine.search import Searcher
+from engine.settings import Settings
 from engine.store import ClientStore, EdgeStore, PointData, SparseVec, point_id
 
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'&-]{2,}$")

@@ -142,7 +142,7 @@ def grid_rows(models=PPOCR_MODELS) -> list[tuple[str, tuple[str, ...], str]]:
 
 def default_row() -> str:
     """The label of the grid row that the engine's default settings are."""
-    from engine.config import Settings
+    from engine.settings import Settings
     from ocr_text.readers.ppocr import DEFAULT_MODELS
 
     settings = Settings()
@@ -172,7 +172,7 @@ def rows_for_models(name: str) -> list[tuple[str, tuple[str, ...], str]]:
 
 def row_settings(row: tuple[str, ...], folders: dict[str, str]):
     """The engine settings a row corresponds to (readers, Tesseract scales, PP-OCR models)."""
-    from engine.config import Settings
+    from engine.settings import Settings
 
     sides = tuple(int(c.split("@")[1]) for c in row if c.startswith("tesseract@"))
     pp = [c for c in row if c.startswith("ppocr")]

@@ -169,8 +169,8 @@ def pool_texts(source: list[PointData], exclude: set[str]) -> list[str]:
 
 def text_pool(source: list[PointData], exclude: set[str]) -> Path:
     """The file of MiniLM vectors of `pool_texts`, encoded once and kept in bench/.work."""
-    from engine.config import Settings
     from engine.models.encoders import DenseTextEncoder
+    from engine.settings import Settings
 
     texts = pool_texts(source, exclude)
     settings = Settings()
@@ -409,9 +409,9 @@ class SyntheticImageQueries:
 def serve(args) -> None:
     """The `--serve` child: a fresh process opening the store, serving the queries, measuring itself."""
     from bench.ingest import random_vit_b_32
-    from engine.config import Settings
     from engine.models.encoders import load_encoders
     from engine.search import Searcher
+    from engine.settings import Settings
 
     spec = json.loads(Path(args.serve_spec).read_text())
     out: dict = {"rss_mib": {"start": proc_status()}}

@@ -13,19 +13,16 @@ from pathlib import Path
 from PIL import Image
 
 from engine.admin.stats import DUPLICATE_NEIGHBOURS, collection_stats, duplicate_groups
-from engine.config import TUNED_FUSION, Settings
 from engine.errors import NotFound, SearchError
-from engine.filters import BUILTIN_FIELDS, TEXT_FIELD, Clause, parse_where, split_query
 from engine.ingest.ingestor import IngestHooks, IngestReport, ingest
 from engine.ingest.metadata import MetadataTable
 from engine.jobs import UploadJobs
 from engine.media.originals import Originals
-from engine.search import Searcher, SearchResponse
+from engine.search import Searcher, SearchRequest, SearchResponse
+from engine.search.answer import answer
+from engine.search.fields import CollectionFields
+from engine.settings import TUNED_FUSION, Settings
 from engine.store import Store, open_store
-
-MAX_CLAUSES = 20
-FACET_TYPES = ("keyword", "keywords", "integer")
-SORT_TYPES = ("integer", "float", "datetime")
 
 
 class Library:
@@ -42,7 +39,7 @@ class Library:
         self._load_lock = threading.Lock()
         self.write_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
-        self._indexes_made: set[tuple[str, str]] = set()
+        self.payload_fields = CollectionFields(self.store, self.write_lock)
         self.data_dir = Path(settings.db).resolve()  # stored paths are absolute: compare like with like
         self.upload_dir = self.data_dir / "uploads"
         self.originals = Originals(self.data_dir, settings.max_image_pixels)
@@ -74,67 +71,30 @@ class Library:
         return self.store.dims() is not None
 
     def search(
-        self, query: str | None = None, image: Image.Image | None = None, where: Sequence[str] = (), **options
+        self, request: SearchRequest, image: Image.Image | None = None, snippets: bool = True
     ) -> SearchResponse:
-        """Search by text and/or image among the images matching the `where` clauses (the filter
-        language of engine.filters); no query and no image browses them (options `sort`, `descending`,
-        `k`, `offset`). In the query, "a phrase" must appear in the OCR text word for word and -word
-        must not appear. See Searcher.search for the other options."""
+        """Search by text (`request.q`) and/or image among the images matching `request.where` (the
+        filter language of engine.filters); no query and no image browses them in `sort` order. In
+        the query, "a phrase" must appear in the OCR text word for word and -word must not appear.
+        Without `snippets` the hits carry no matched OCR line (ranking-only callers)."""
         if not self.exists():
+            request.channel_weights()  # a bad weight is the first thing to say
             raise SearchError("the collection is empty: ingest some images first")
-        clauses = self.parse_where(where)
-        wording = split_query(query or "")
-        if wording.clauses:
-            self._ensure_index(TEXT_FIELD, "text")
-            query, clauses = wording.text, [*clauses, *wording.clauses]
-        if not (query or "").strip() and image is None:
-            browse = {k: v for k, v in options.items() if k in ("sort", "descending", "k", "offset")}
-            self._indexed(browse.get("sort", "ingested_at"), SORT_TYPES, "sort by")
-            return self.searcher.browse(clauses, **browse)
-        for browse_only in ("sort", "descending"):
-            options.pop(browse_only, None)
-        return self.searcher.search(query, image=image, where=clauses, **options)
+        return answer(self.searcher, self.payload_fields, request, image, snippets)
 
     def similar(
         self, image_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[str] = ()
     ) -> SearchResponse:
         """Images like a stored one (among those matching `where`)."""
-        return self.searcher.similar(image_id, mode=mode, k=k, where=self.parse_where(where))
-
-    def _indexed(self, field: str, types: tuple[str, ...], what: str) -> str:
-        """The type of a field one can `what` (sort by, count values of), its payload index made if
-        missing (Qdrant orders and counts through indexes); SearchError naming the fields one can."""
-        kind = self.fields().get(field)
-        if kind not in types:
-            able = sorted(f for f, t in self.fields().items() if t in types)
-            raise SearchError(f"cannot {what} '{field}'; fields one can {what}: {', '.join(able)}")
-        self._ensure_index(field, kind)
-        return kind
-
-    def _ensure_index(self, field: str, kind: str) -> None:
-        """Make a payload index once per process: reads then skip the store round trip."""
-        if (field, kind) in self._indexes_made:
-            return
-        with self.write_lock:
-            self.store.ensure_indexes({field: kind})
-        self._indexes_made.add((field, kind))
-
-    def fields(self) -> dict[str, str]:
-        """Fields a filter may name: the built-in ones and the metadata declared at ingest (name -> type)."""
-        return {**BUILTIN_FIELDS, **(self.store.metadata().get("fields") or {})}
-
-    def parse_where(self, where: Sequence[str]) -> list[Clause]:
-        """Filter clauses against this collection's fields; SearchError with the reason."""
-        if len(where) > MAX_CLAUSES:
-            raise SearchError(f"at most {MAX_CLAUSES} filter clauses")
-        return parse_where(list(where), self.fields())
+        return self.searcher.similar(image_id, mode=mode, k=k, where=self.payload_fields.parse_where(where))
 
     def facets(self, field: str, where: Sequence[str] = (), limit: int = 20) -> dict:
         """How many images have each value of `field` among those matching `where`, most first."""
-        kind = self._indexed(field, FACET_TYPES, "count values of")
-        values = self.store.facet(field, self.parse_where(where), limit)
-        # a deleted point can leave its value behind with a count of 0: not a value anyone has
-        return {"field": field, "type": kind, "values": [{"value": v, "count": n} for v, n in values if n]}
+        return self.payload_fields.facets(field, where, limit)
+
+    def fields(self) -> dict[str, str]:
+        """Fields a filter may name, with their types (engine.search.fields)."""
+        return self.payload_fields.types()
 
     # ------------------------------------------------------------------ stored images
 

@@ -8,25 +8,11 @@ from dataclasses import dataclass
 
 from ocr_text import OcrResult, OcrWord
 
-# Channels: the named vectors of a point. Hybrid search fuses CHANNELS; the creative fingerprint
-# (engine.models.creative) is searched alone, by the `duplicate` mode.
+# Channel and mode names. What each channel is (its vector, encoders, mode, label) is declared once,
+# in engine.channels, whose registry gives the list of channels and the modes derived from them.
 IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL = "image", "text", "keywords"
 CREATIVE_CHANNEL = "creative"
-CHANNELS = (IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL)
-DENSE_CHANNELS = (IMAGE_CHANNEL, TEXT_CHANNEL)
-TEXT_CHANNELS = (TEXT_CHANNEL, SPARSE_CHANNEL)  # a point has them only when OCR found text
-
-# Search modes: the channels each one searches.
-DUPLICATE_MODE = "duplicate"
-MODES: dict[str, tuple[str, ...]] = {
-    "hybrid": CHANNELS,
-    "visual": (IMAGE_CHANNEL,),
-    "text": (TEXT_CHANNEL,),
-    "keyword": (SPARSE_CHANNEL,),
-    # the same ad resized, recompressed, cropped a little, restickered: the perceptual fingerprint
-    # alone, only hits at or above its same-creative threshold
-    DUPLICATE_MODE: (CREATIVE_CHANNEL,),
-}
+HYBRID_MODE = "hybrid"  # every fused channel at once
 
 ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
 

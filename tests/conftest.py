@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["ADSEARCH_MODEL_CACHE"] = tempfile.mkdtemp(prefix="adsearch-test-models-")
 
 from dataset.synthetic import generate  # noqa: E402
-from engine.config import Settings  # noqa: E402
+from engine.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -74,10 +74,13 @@ def searcher(settings, encoders, ingested):
 
 @pytest.fixture(scope="session")
 def api_library(tmp_path_factory, settings, encoders, sample_dir):
-    """A Library of its own (the API tests write to it) with the synthetic sample ingested."""
+    """A Library of its own (the API tests write to it, and set its serve settings) with the synthetic
+    sample ingested."""
+    from api.settings import ServeSettings
     from engine.library import Library
 
-    library = Library(settings.with_overrides(db=tmp_path_factory.mktemp("api-db")), encoders=encoders)
+    own = ServeSettings.serving(settings).with_overrides(db=tmp_path_factory.mktemp("api-db"))
+    library = Library(own, encoders=encoders)
     library.ingest([sample_dir / "images"])
     yield library
     library.close()

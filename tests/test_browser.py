@@ -20,6 +20,7 @@ import httpx
 import pytest
 from helpers import png_bytes
 
+from engine.search import SearchRequest
 from engine.store import point_id
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -122,7 +123,7 @@ def test_search_updates_in_place_shares_the_url_and_opens_the_ad_with_word_boxes
         first.locator(".snippet").inner_text()
     )
     assert first.locator("mark").count() >= 1  # matched words highlighted
-    expected_id = api_library.search(ad["headline"], k=1).hits[0].id
+    expected_id = api_library.search(SearchRequest(q=ad["headline"], k=1)).hits[0].id
     assert first_card_file(page) == f"/images/{expected_id}"
     screenshot(page, "search")
 
@@ -172,7 +173,7 @@ def test_keyboard_only_search(page, api_server, truth):
 def test_stats_page_and_phone_width(browser, api_server, truth, api_library):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
-    image_id = api_library.search(readable(truth)[0]["headline"], k=1).hits[0].id
+    image_id = api_library.search(SearchRequest(q=readable(truth)[0]["headline"], k=1)).hits[0].id
     for path in ("/", f"/?q={readable(truth)[0]['brand']}", f"/images/{image_id}", "/stats"):
         page.goto(api_server + path)
         page.wait_for_load_state("networkidle")
@@ -474,7 +475,7 @@ def test_facets_add_and_remove_filters_in_place(page, api_server, api_library):
 
 def test_browse_a_filter_without_a_query(page, api_server, api_library):
     page.goto(api_server + "/?where=has_text%3Dfalse")
-    expected = api_library.search("", where=["has_text=false"], k=24)
+    expected = api_library.search(SearchRequest(where=["has_text=false"], k=24))
     assert card_ids(page) == [h.id for h in expected.hits] and expected.total
     assert f"{expected.total} of {expected.total} result" in page.locator(".summary").inner_text()
     assert "browse" in page.locator(".summary").inner_text()
@@ -487,7 +488,7 @@ def test_next_and_previous_page_in_place(page, api_server, api_library):
     page.goto(api_server + f"/?q=sale&mode=hybrid&where=width%3E%3D1&k={k}")
     page.evaluate("window.__stayed = true")
     first = card_ids(page)
-    total = api_library.search("sale", where=where, k=k).total
+    total = api_library.search(SearchRequest(q="sale", where=where).deeper(k)).total
     assert len(first) == k and total > 2 * k
     summary = page.locator(".summary").inner_text()
     assert f"{k} of {total} results" in summary and "(1–5)" in summary
@@ -498,7 +499,9 @@ def test_next_and_previous_page_in_place(page, api_server, api_library):
     page.wait_for_load_state("networkidle")
     assert page.evaluate("window.__stayed === true")
     second = card_ids(page)
-    assert second == [h.id for h in api_library.search("sale", where=where, k=k, offset=k).hits]
+    assert second == [
+        h.id for h in api_library.search(SearchRequest(q="sale", where=where, offset=k).deeper(k)).hits
+    ]
     assert not set(first) & set(second)
     assert "(6–10)" in page.locator(".summary").inner_text()
     assert page.locator("ol.grid .rank").first.inner_text() == "#6"
@@ -564,8 +567,8 @@ def file_name(api_library, image_id: str) -> str:
 
 def test_diverse_results_toggle_reranks_and_travels_with_the_links(page, api_server, api_library):
     q = "sale"
-    plain = hit_ids(api_library.search(q, k=24))
-    diverse = hit_ids(api_library.search(q, k=24, diverse=True))
+    plain = hit_ids(api_library.search(SearchRequest(q=q, k=24)))
+    diverse = hit_ids(api_library.search(SearchRequest(q=q, k=24, diverse=True)))
     assert plain != diverse  # else the test could not tell the toggle did anything
     page.goto(api_server + f"/?q={q}&mode=hybrid")
     page.evaluate("window.__stayed = true")
@@ -585,7 +588,9 @@ def test_diverse_results_toggle_reranks_and_travels_with_the_links(page, api_ser
     page.locator("section.facet[data-field=format] li[data-value=JPEG] a.facet-value").click()
     wait_for_search(page, present=True)
     assert "diverse=1" in page.url
-    assert page_ids(page) == hit_ids(api_library.search(q, where=["format=JPEG"], k=24, diverse=True))
+    assert page_ids(page) == hit_ids(
+        api_library.search(SearchRequest(q=q, where=["format=JPEG"], k=24, diverse=True))
+    )
     page.locator("a.chip", has_text="format=JPEG").click()
     wait_for_search(page, present=False)
     assert "diverse=1" in page.url and page_ids(page) == diverse
@@ -598,18 +603,18 @@ def test_diverse_results_toggle_reranks_and_travels_with_the_links(page, api_ser
     shared = page.context.new_page()  # a shared URL: box ticked, same ranking, the pager keeps it
     shared.goto(api_server + f"/?q={q}&mode=hybrid&diverse=1&k=5")
     assert shared.get_by_role("checkbox", name="Diverse results").is_checked()
-    assert page_ids(shared) == hit_ids(api_library.search(q, k=5, diverse=True))
+    assert page_ids(shared) == hit_ids(api_library.search(SearchRequest(q=q, k=5, diverse=True)))
     assert "diverse=1" in shared.locator("nav.pager a.next").get_attribute("href")
     shared.click("nav.pager a.next")
     wait_for_param(shared, "offset=5", present=True)
-    assert page_ids(shared) == hit_ids(api_library.search(q, k=5, offset=5, diverse=True))
+    assert page_ids(shared) == hit_ids(api_library.search(SearchRequest(q=q, k=5, offset=5, diverse=True)))
 
 
 def test_not_this_drops_a_result_and_its_chip_brings_it_back(page, api_server, api_library):
     q = "car"
-    before = hit_ids(api_library.search(q, k=24))
+    before = hit_ids(api_library.search(SearchRequest(q=q, k=24)))
     first = before[0]
-    expected = hit_ids(api_library.search(q, k=24, negative=[first]))
+    expected = hit_ids(api_library.search(SearchRequest(q=q, k=24, negative=[first])))
     assert expected != [i for i in before if i != first]  # the engine re-ranks, not only hides it
     page.goto(api_server + f"/?q={q}&mode=hybrid")
     page.evaluate("window.__stayed = true")
@@ -637,7 +642,7 @@ def test_not_this_drops_a_result_and_its_chip_brings_it_back(page, api_server, a
     page.click("button[type=submit] >> text=Search")
     wait_for_param(page, "q=sedan", present=True)
     assert f"negative={first}" in page.url
-    assert page_ids(page) == hit_ids(api_library.search("sedan", k=24, negative=[first]))
+    assert page_ids(page) == hit_ids(api_library.search(SearchRequest(q="sedan", k=24, negative=[first])))
     page.fill("#q", q)
     page.click("button[type=submit] >> text=Search")
     wait_for_param(page, "q=car", present=True)
@@ -651,9 +656,9 @@ def test_not_this_drops_a_result_and_its_chip_brings_it_back(page, api_server, a
 
 def test_more_like_this_from_the_keyboard_steers_the_search(page, api_server, api_library):
     q = "burger"
-    before = hit_ids(api_library.search(q, k=24))
+    before = hit_ids(api_library.search(SearchRequest(q=q, k=24)))
     liked = before[1]
-    expected = hit_ids(api_library.search(q, k=24, positive=[liked]))
+    expected = hit_ids(api_library.search(SearchRequest(q=q, k=24, positive=[liked])))
     assert expected != [i for i in before if i != liked]
     page.goto(api_server + f"/?q={q}&mode=hybrid")
     page.evaluate("window.__stayed = true")
@@ -675,23 +680,25 @@ def test_more_like_this_from_the_keyboard_steers_the_search(page, api_server, ap
     page.locator(f"li.card[data-id='{top}']").get_by_role("link", name="Not this: ad 1").click()
     wait_for_param(page, "negative=", present=True)
     assert f"positive={liked}" in page.url and f"negative={top}" in page.url
-    assert page_ids(page) == hit_ids(api_library.search(q, k=24, positive=[liked], negative=[top]))
+    assert page_ids(page) == hit_ids(
+        api_library.search(SearchRequest(q=q, k=24, positive=[liked], negative=[top]))
+    )
     assert [c.split(":")[0] for c in page.locator("a.chip.example").all_inner_texts()] == ["Like", "Not"]
 
     chip.click()  # the "Like" chip goes; the "Not" one stays
     wait_for_param(page, "positive=", present=False)
     assert f"negative={top}" in page.url
-    assert page_ids(page) == hit_ids(api_library.search(q, k=24, negative=[top]))
+    assert page_ids(page) == hit_ids(api_library.search(SearchRequest(q=q, k=24, negative=[top])))
     page.locator("a.chip.example.unlike").click()
     wait_for_param(page, "negative=", present=False)
     assert page_ids(page) == before and page.locator("a.chip.example").count() == 0
 
 
 def test_more_like_this_is_capped_and_a_bad_example_says_why(page, api_server, api_library):
-    ids = hit_ids(api_library.search("car", k=24))
+    ids = hit_ids(api_library.search(SearchRequest(q="car", k=24)))
     liked = ids[:20]  # 20 examples: the most a URL may carry, so no more "More like this"
     page.goto(api_server + "/?q=car&" + "&".join(f"positive={i}" for i in liked))
-    assert page_ids(page) == hit_ids(api_library.search("car", k=24, positive=liked))
+    assert page_ids(page) == hit_ids(api_library.search(SearchRequest(q="car", k=24, positive=liked)))
     assert page.locator("a.chip.example.like").count() == 20
     assert page.locator("li.card a.fb.like").count() == 0 and page.locator("li.card a.fb.unlike").count() > 0
     for query, reason in [

@@ -18,6 +18,7 @@ from engine.ingest.ingestor import ingest
 from engine.library import Library
 from engine.models.creative import CREATIVE_DIM, THRESHOLD, creative_vector
 from engine.schema import CREATIVE_CHANNEL
+from engine.search import SearchRequest
 from engine.store import EdgeStore, PointData, point_id
 from tests.test_cli import adsearch
 
@@ -97,7 +98,7 @@ def dup_library(tmp_path_factory, settings, encoders, sample_dir, truth):
 def test_duplicate_mode_finds_the_copies_and_only_them(dup_library):
     library, _, ids, copies = dup_library
     copy_ids = {ids["first"], ids["crop"], ids["sticker"]}
-    response = library.search(image=copies["resize"], mode="duplicate")
+    response = library.search(SearchRequest(mode="duplicate"), image=copies["resize"])
     assert {h.id for h in response.hits} == copy_ids  # not the 2 other ads, though k is 10
     assert response.channels == [CREATIVE_CHANNEL]
     assert all(h.score >= THRESHOLD for h in response.hits)
@@ -106,7 +107,7 @@ def test_duplicate_mode_finds_the_copies_and_only_them(dup_library):
     assert library.similar(ids["others"][0], mode="duplicate").hits == []  # no copies: empty
     assert len(library.similar(ids["others"][0], mode="hybrid").hits) == 4  # other modes unchanged
     with pytest.raises(SearchError, match="query image"):
-        library.search("the safest sedan", mode="duplicate")
+        library.search(SearchRequest(q="the safest sedan", mode="duplicate"))
 
 
 def test_stats_report_the_group_of_copies(dup_library):

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from api.settings import ServeSettings
 from engine.cli import build_parser
-from engine.config import Settings
+from engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
@@ -48,7 +49,7 @@ def test_dockerfile_is_slim_non_root_and_serves_the_api():
     env = dict((part.split("=", 1)) for k, v in steps if k == "ENV" for part in shlex.split(v) if "=" in part)
     settings_env = {k for k in env if k.startswith("ADSEARCH_")}
     assert settings_env and all(
-        k.removeprefix("ADSEARCH_").lower() in Settings.model_fields for k in settings_env
+        k.removeprefix("ADSEARCH_").lower() in ServeSettings.model_fields for k in settings_env
     )
     expose = next(v for k, v in steps if k == "EXPOSE")
     assert int(expose) == int(env["ADSEARCH_PORT"])
@@ -70,7 +71,7 @@ def test_compose_api_settings_are_real_settings(service):
     env = _env(service)
     for key in env:
         assert key.startswith("ADSEARCH_")
-        assert key.removeprefix("ADSEARCH_").lower() in Settings.model_fields, key
+        assert key.removeprefix("ADSEARCH_").lower() in ServeSettings.model_fields, key
     assert env["ADSEARCH_HOST"] == "0.0.0.0"
     host = env["ADSEARCH_QDRANT_URL"].split("//")[1].split(":")[0]
     assert host in COMPOSE["services"] and host in COMPOSE["services"][service]["depends_on"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.config import Settings
 from engine.errors import ClipUnavailable
 from engine.models.encoders import BM25_RESOURCES, ImageTextEncoder, load_encoders
+from engine.settings import Settings
 
 
 def test_tiny_clip_loads_from_a_folder_and_embeds_images_and_text(tiny_clip_dir):
@@ -142,8 +142,8 @@ def test_onnx_export_is_cached_and_keyed_by_precision(tiny_clip_dir, tmp_path, m
 
 
 def test_int8_vectors_stay_close_to_fp32(tiny_clip_dir, tmp_path):
-    from engine.config import QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE
     from engine.models.encoders import DenseTextEncoder, QuantThresholds
+    from engine.settings import QUANT_MIN_AGREEMENT, QUANT_MIN_COSINE
 
     fp32, int8 = DenseTextEncoder(), DenseTextEncoder(precision="int8")
     onnx_int8 = DenseTextEncoder(precision="int8", onnx_cache=tmp_path, thresholds=QuantThresholds(0.0, 0.0))

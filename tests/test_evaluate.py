@@ -8,6 +8,7 @@ from PIL import Image
 from engine.errors import UsageError
 from engine.library import Library
 from engine.quality.evaluate import evaluate, read_qrels, read_queries, write_report
+from engine.search import SearchRequest
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def test_metrics_agree_with_the_rankings_and_count_every_query(library, labelled
         reciprocal = []
         for i, ad in enumerate(ads):
             names = [
-                h.paths[0].rsplit("/", 1)[-1] for h in library.search(queries[f"q{i}"], mode=mode, k=10).hits
+                h.paths[0].rsplit("/", 1)[-1]
+                for h in library.search(SearchRequest(q=queries[f"q{i}"], mode=mode, k=10)).hits
             ]
             target = ad["file"].rsplit("/", 1)[-1]
             reciprocal.append(1 / (names.index(target) + 1) if target in names else 0.0)

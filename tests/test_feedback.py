@@ -12,6 +12,7 @@ from PIL import Image
 
 from engine.errors import SearchError
 from engine.library import Library
+from engine.search import SearchRequest
 
 
 def readable(truth):
@@ -52,8 +53,8 @@ def group(library: Library, hits) -> list[bool]:
 def test_near_copies_crowd_a_plain_search_and_spread_out_when_diverse(copies_library):
     library, ad = copies_library
     library.first_name = ad["file"].rsplit("/", 1)[-1]
-    plain = library.search(ad["headline"], k=5)
-    diverse = library.search(ad["headline"], k=5, diverse=True)
+    plain = library.search(SearchRequest(q=ad["headline"], k=5))
+    diverse = library.search(SearchRequest(q=ad["headline"], k=5, diverse=True))
     crowded = sum(group(library, plain.hits))
     assert crowded >= 3  # the ad and its copies crowd the page
     assert 1 <= sum(group(library, diverse.hits)) < crowded  # still found, with room for other ads
@@ -63,9 +64,9 @@ def test_near_copies_crowd_a_plain_search_and_spread_out_when_diverse(copies_lib
 def test_a_negative_example_takes_its_near_copies_with_it(copies_library):
     library, ad = copies_library
     library.first_name = ad["file"].rsplit("/", 1)[-1]
-    plain = library.search(ad["headline"], k=6)
+    plain = library.search(SearchRequest(q=ad["headline"], k=6))
     first = next(h for h in plain.hits if h.paths[0].endswith(library.first_name))
-    feedback = library.search(ad["headline"], k=6, negative=[first.id])
+    feedback = library.search(SearchRequest(q=ad["headline"], k=6, negative=[first.id]))
     assert first.id not in {h.id for h in feedback.hits}
     assert sum(group(library, feedback.hits)) == 0  # the copies look like the negative: gone
     assert len(feedback.hits) == 6
@@ -74,10 +75,10 @@ def test_a_negative_example_takes_its_near_copies_with_it(copies_library):
 def test_a_positive_example_brings_its_copies_up(copies_library):
     library, ad = copies_library
     library.first_name = ad["file"].rsplit("/", 1)[-1]
-    other = readable_other = library.search("zzzz unrelated words", k=10).hits
+    other = readable_other = library.search(SearchRequest(q="zzzz unrelated words", k=10)).hits
     assert other and readable_other
-    first = library.search(ad["headline"], k=1).hits[0]
-    liked = library.search("zzzz unrelated words", k=3, positive=[first.id])
+    first = library.search(SearchRequest(q=ad["headline"], k=1)).hits[0]
+    liked = library.search(SearchRequest(q="zzzz unrelated words", k=3, positive=[first.id]))
     assert first.id not in {h.id for h in liked.hits}
     assert sum(group(library, liked.hits)) == 3  # the three copies, without the example itself
 
@@ -85,4 +86,4 @@ def test_a_positive_example_brings_its_copies_up(copies_library):
 def test_unknown_examples_are_refused(copies_library):
     library, _ = copies_library
     with pytest.raises(SearchError, match="feedback example"):
-        library.search("car", negative=["00000000-0000-0000-0000-000000000000"])
+        library.search(SearchRequest(q="car", negative=["00000000-0000-0000-0000-000000000000"]))

@@ -12,13 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api import create_app
-from api.app import SearchRequest
-from engine.config import CHANNELS
+from engine.channels import fused_names
+from engine.search import SearchRequest
 
 EXAMPLES_PER_OPERATION = 150
 SEARCH_PATHS = ("/api/search", "/api/search/image", "/api/images/{image_id}/similar")
 # The in-process client says Host: testserver, which the Host guard turns away; use a served name.
 BASE_URL = "http://127.0.0.1"
+
+CHANNELS = fused_names()
 
 
 def load_schema(api_library):

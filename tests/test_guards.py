@@ -18,7 +18,7 @@ from helpers import free_port, png_bytes, serve
 
 from api import create_app
 from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, cross_site_reason, host_name, origin_netloc
-from engine.config import Settings
+from api.settings import ServeSettings
 from engine.store import point_id
 
 MISSING = "00000000-0000-0000-0000-000000000000"  # a well-formed id no image has: reaching the route -> 404
@@ -48,7 +48,9 @@ def guard_library(tmp_path_factory, settings, encoders, sample_dir, truth):
     ads.example.org among the allowed hosts."""
     from engine.library import Library
 
-    custom = settings.with_overrides(db=tmp_path_factory.mktemp("guard-db"), allowed_hosts="ads.example.org")
+    custom = ServeSettings.serving(settings).with_overrides(
+        db=tmp_path_factory.mktemp("guard-db"), allowed_hosts="ads.example.org"
+    )
     library = Library(custom, encoders=encoders)
     library.ingest([sample_dir / a["file"] for a in readable(truth)[:3]])
     yield library
@@ -379,18 +381,18 @@ def test_the_app_starts_with_its_lifespan(guard_library):
 def test_allowed_hosts_parsing_and_served_hosts(monkeypatch):
     monkeypatch.delenv("ADSEARCH_ALLOWED_HOSTS", raising=False)
     monkeypatch.delenv("ADSEARCH_HOST", raising=False)
-    assert Settings().served_hosts() == ("127.0.0.1", "localhost", "::1")
-    parsed = Settings(allowed_hosts=" Ads.Example.org, other.example ,,ads.example.org")
+    assert ServeSettings().served_hosts() == ("127.0.0.1", "localhost", "::1")
+    parsed = ServeSettings(allowed_hosts=" Ads.Example.org, other.example ,,ads.example.org")
     assert parsed.allowed_hosts == ("ads.example.org", "other.example")
-    assert Settings(allowed_hosts=["A.example", "a.example"]).allowed_hosts == ("a.example",)
-    assert Settings(host="0.0.0.0").served_hosts() == ("127.0.0.1", "localhost", "::1")  # not a name
-    assert Settings(host="::").served_hosts() == ("127.0.0.1", "localhost", "::1")
-    lan = Settings(host="192.168.1.5", allowed_hosts="ads.example.org").served_hosts()
+    assert ServeSettings(allowed_hosts=["A.example", "a.example"]).allowed_hosts == ("a.example",)
+    assert ServeSettings(host="0.0.0.0").served_hosts() == ("127.0.0.1", "localhost", "::1")  # not a name
+    assert ServeSettings(host="::").served_hosts() == ("127.0.0.1", "localhost", "::1")
+    lan = ServeSettings(host="192.168.1.5", allowed_hosts="ads.example.org").served_hosts()
     assert lan == ("127.0.0.1", "localhost", "::1", "192.168.1.5", "ads.example.org")
-    assert "::1" in Settings(host="[::1]").served_hosts()
+    assert "::1" in ServeSettings(host="[::1]").served_hosts()
     monkeypatch.setenv("ADSEARCH_ALLOWED_HOSTS", "ads.example.org,*")
-    assert Settings().allowed_hosts == ("ads.example.org", "*")
-    assert "*" in Settings().served_hosts()
+    assert ServeSettings().allowed_hosts == ("ads.example.org", "*")
+    assert "*" in ServeSettings().served_hosts()
 
 
 def test_allowed_hosts_flag(monkeypatch):
@@ -398,7 +400,7 @@ def test_allowed_hosts_flag(monkeypatch):
 
     monkeypatch.delenv("ADSEARCH_ALLOWED_HOSTS", raising=False)
     args = build_parser().parse_args(["serve", "--allowed-hosts", "Ads.Example.org,other.example"])
-    settings = settings_of(args)
+    settings = settings_of(args, ServeSettings)
     assert settings.allowed_hosts == ("ads.example.org", "other.example")
     assert {"ads.example.org", "other.example"} <= set(settings.served_hosts())
 

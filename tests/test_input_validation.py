@@ -4,6 +4,7 @@ parameters) is refused with a reason when it is NaN, infinite, out of range or r
 from __future__ import annotations
 
 import math
+import re
 
 import httpx
 import pytest
@@ -12,10 +13,12 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from api.settings import ServeSettings
+from engine.channels import fused_names
 from engine.cli import main
-from engine.config import CHANNELS, MAX_WEIGHT, Settings
 from engine.errors import SearchError
-from engine.search import parse_weights
+from engine.search import Searcher, parse_weights
+from engine.settings import MAX_WEIGHT, Settings
 
 # --------------------------------------------------------------------------- (a) parse_weights
 
@@ -26,6 +29,7 @@ VALUES = st.one_of(
                      "1000", "1000.0001", "1001", "0", "-0", "1e-320", " 2 ", "", "0x10", "abc", "1=2"]),
     st.text(alphabet=st.characters(blacklist_characters=","), max_size=6),
 )  # fmt: skip
+CHANNELS = fused_names()
 NAMES = st.one_of(
     st.sampled_from(CHANNELS),
     st.sampled_from([" text ", "Text", "IMAGE", "keyword", "img", "bogus", "", " "]),
@@ -143,15 +147,14 @@ BAD_SETTINGS = [
     ("ocr_scales", ()), ("ocr_scales", (0,)), ("ocr_scales", (700, -1)), ("ocr_scales", (10**6,)),
     ("ocr_scales", tuple(range(100, 1000, 100))), ("ocr_retry_below_words", -1),
     ("weights", {"text": math.nan}), ("weights", {"text": math.inf}), ("weights", {"text": -1.0}),
-    ("weights", {"text": 1e39}), ("weights", {"pixels": 1.0}),
-    ("weights", {"image": 0.0, "text": 0.0, "keywords": 0.0}),
+    ("weights", {"text": 1e39}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_SETTINGS)
 def test_bad_settings_are_refused_naming_the_field(field, value):
     with pytest.raises(ValidationError) as caught:
-        Settings().with_overrides(**{field: value})
+        ServeSettings().with_overrides(**{field: value})
     assert {error["loc"][0] for error in caught.value.errors()} == {field}
 
 
@@ -168,7 +171,7 @@ def test_bad_settings_are_refused_naming_the_field(field, value):
     ],
 )  # fmt: skip
 def test_good_settings_are_kept(field, value, stored):
-    assert getattr(Settings().with_overrides(**{field: value}), field) == stored
+    assert getattr(ServeSettings().with_overrides(**{field: value}), field) == stored
 
 
 @pytest.mark.parametrize(
@@ -186,7 +189,7 @@ def test_good_settings_are_kept(field, value, stored):
 def test_bad_environment_values_are_refused(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError) as caught:
-        Settings()
+        ServeSettings()
     assert caught.value.errors()[0]["loc"][0] == variable.removeprefix("ADSEARCH_").lower()
 
 
@@ -371,6 +374,21 @@ def test_thumbnail_sizes_round_up_to_a_few_cached_sizes(api_library):
     assert api_library.thumbnail(image_id, 100) == api_library.thumbnail(image_id, 128)
     assert api_library.thumbnail(image_id, 1000).name.endswith("-1024.jpg")
     assert api_library.thumbnail(image_id, 32).name.endswith("-64.jpg")
+
+
+@pytest.mark.parametrize(
+    ("weights", "reason"),
+    [({"pixels": 1.0}, "unknown channel(s) pixels; known: image, text, keywords"),
+     ({"image": 0.0, "text": 0.0, "keywords": 0.0}, "every channel has weight 0")],
+)  # fmt: skip
+def test_default_weights_naming_no_registered_channel_or_all_zero_are_refused_by_search(
+    settings, encoders, ingested, weights, reason
+):
+    """Channels are a registry a plug-in may add to after the settings load: the channel names in
+    ADSEARCH_WEIGHTS are checked where search uses them, with the reason."""
+    store, _ = ingested
+    with pytest.raises(SearchError, match=re.escape(f"ADSEARCH_WEIGHTS: {reason}")):
+        Searcher(settings.with_overrides(weights=weights), encoders, store)
 
 
 def test_a_search_whose_used_channels_all_weigh_zero_is_refused(searcher):

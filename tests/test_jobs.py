@@ -401,7 +401,8 @@ def test_an_upload_is_decoded_and_written_outside_the_jobs_lock(lib, monkeypatch
     """Issue 21 item 12: a 20-file upload of big images held the jobs lock while it decoded and
     fsync'd them, so GET /api/jobs waited. Each decode and each durable write now happens with the
     lock free; the job is the same."""
-    import engine.jobs as jobs
+    import engine.jobs.journal as journal
+    import engine.jobs.uploads as jobs
 
     moments = []
 
@@ -415,7 +416,7 @@ def test_an_upload_is_decoded_and_written_outside_the_jobs_lock(lib, monkeypatch
     for name in ("check_image", "decode_image"):  # decode_image: what submit used before
         if hasattr(jobs, name):
             monkeypatch.setattr(jobs, name, probing("decode", getattr(jobs, name)))
-    monkeypatch.setattr(jobs, "write_durably", probing("write", jobs.write_durably))
+    monkeypatch.setattr(journal, "write_durably", probing("write", journal.write_durably))
     first, second = png(1100), png(1101)
     job = lib.jobs.submit(
         [("a.png", first), ("bad.png", b"GIF89a junk"), ("b.png", second), ("a2.png", first)]
@@ -432,7 +433,7 @@ def test_an_upload_is_decoded_and_written_outside_the_jobs_lock(lib, monkeypatch
 def test_a_delete_while_an_upload_is_saved_keeps_its_file(lib, monkeypatch):
     """The same bytes uploaded while a DELETE releases the image's files: the file being saved for
     the new upload stays (the upload is accepted after the DELETE, so it adds the image again)."""
-    import engine.jobs as jobs
+    import engine.jobs.journal as jobs
 
     data = png(1102)
     path = lib.upload_dir / f"{sha_of(data)}.png"
@@ -455,7 +456,7 @@ def test_a_delete_while_an_upload_is_saved_keeps_its_file(lib, monkeypatch):
 def test_get_jobs_answers_while_an_upload_is_being_decoded(api_server, monkeypatch):
     """GET /api/jobs is answered while the decode of an upload is still under way (it used to wait
     for the jobs lock, held through every decode and fsync of the upload)."""
-    import engine.jobs as jobs
+    import engine.jobs.uploads as jobs
 
     decoding, finish_decoding = threading.Event(), threading.Event()
 

@@ -8,9 +8,9 @@ from qdrant_client import QdrantClient
 
 from engine.admin.migrate import copy_collection
 from engine.cli import main
-from engine.config import Settings
 from engine.errors import StoreError
 from engine.search import Searcher
+from engine.settings import Settings
 from engine.store import ClientStore, EdgeStore, SparseVec
 
 

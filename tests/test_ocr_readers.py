@@ -194,7 +194,7 @@ def test_ocr_command_shows_each_reader_then_the_merge(tmp_path):
 def test_readers_setting_from_the_environment(monkeypatch):
     from pydantic import ValidationError
 
-    from engine.config import Settings
+    from engine.settings import Settings
 
     monkeypatch.setenv("ADSEARCH_OCR_READERS", "ppocr, tesseract,ppocr")
     assert Settings().ocr_settings().readers == ("ppocr", "tesseract")

@@ -98,7 +98,7 @@ def toy_reader():
 def test_a_toy_reader_is_validated_merged_and_signed_like_the_others(toy_reader, sample_dir, truth):
     from PIL import Image
 
-    from engine.config import Settings
+    from engine.settings import Settings
     from ocr_text import ocr_signature, read_text
 
     settings = Settings(ocr_readers="tesseract,toy").ocr_settings()  # the name is known to the settings
@@ -116,7 +116,7 @@ def test_a_toy_reader_is_validated_merged_and_signed_like_the_others(toy_reader,
 def test_an_unknown_reader_is_refused_with_the_known_names():
     from pydantic import ValidationError
 
-    from engine.config import Settings
+    from engine.settings import Settings
 
     with pytest.raises(ValidationError, match="unknown OCR reader.*known: tesseract, ppocr"):
         Settings(ocr_readers="tesseract,nosuch")

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 import engine.models.onnx_towers as towers
-from engine.config import Settings
 from engine.models.encoders import ImageTextEncoder, QuantThresholds, load_encoders
 from engine.models.onnx_towers import OnnxTower, compare
+from engine.settings import Settings
 
 KEEP = QuantThresholds(0.0, 0.0)
 IMPOSSIBLE = QuantThresholds(1.0, 1.0)

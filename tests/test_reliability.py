@@ -11,7 +11,7 @@ import threading
 
 import httpx
 
-from engine.config import Settings
+from api.settings import ServeSettings
 from engine.store import EdgeStore
 
 
@@ -67,4 +67,4 @@ def test_cors_is_closed_and_the_server_binds_localhost_by_default(api_server):
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE"},
     )
     assert "access-control-allow-origin" not in preflight.headers
-    assert Settings().host == "127.0.0.1"
+    assert ServeSettings().host == "127.0.0.1"

@@ -17,6 +17,7 @@ from engine.errors import ClipUnavailable
 from engine.models.encoders import ImageTextEncoder, QuantThresholds, TorchTower, load_encoders
 from engine.models.onnx_towers import OnnxTower
 from engine.models.random_clip import SIGLIP_SIZES, SIGLIP_TEXT_LENGTH, save_random_siglip
+from engine.search import SearchRequest
 
 WIDTH = SIGLIP_SIZES["tiny"]["vision"]["hidden_size"]  # 32; the text tower is 24 wide
 KEEP = QuantThresholds(0.0, 0.0)
@@ -151,10 +152,10 @@ def test_a_siglip_folder_ingests_and_searches_end_to_end(siglip_dir, settings, s
         assert library.store.dims()["image"] == WIDTH
         assert library.store.count("image") == len(chosen)
         for mode in ("visual", "hybrid"):
-            response = library.search(chosen[0]["headline"], mode=mode, k=len(chosen))
+            response = library.search(SearchRequest(q=chosen[0]["headline"], mode=mode).deeper(len(chosen)))
             assert "image" in response.channels and response.hits, mode
             assert any("image" in hit.channels for hit in response.hits)
-        hybrid = library.search(chosen[0]["headline"], mode="hybrid", k=3)
+        hybrid = library.search(SearchRequest(q=chosen[0]["headline"], mode="hybrid", k=3))
         assert hybrid.hits[0].paths[0].endswith(chosen[0]["file"].rsplit("/", 1)[-1])
         stats = library.stats()
         assert stats["models"]["image"] == str(siglip_dir)

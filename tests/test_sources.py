@@ -17,6 +17,7 @@ from engine.cli import main
 from engine.errors import UsageError
 from engine.library import Library
 from engine.media.sources import DEFAULT_POLICY, SourcePolicy, discover_sources, read_bytes
+from engine.search import SearchRequest
 
 # fsspec's in-memory filesystem stands in for object storage: allowed here as a remote scheme
 MEMORY = SourcePolicy((*DEFAULT_POLICY.schemes, "memory"))
@@ -73,7 +74,7 @@ def test_ingest_from_a_url_stores_urls_and_finds_the_same_bytes_again(bucket, li
     assert all(path.startswith(f"memory://{root}/ads/") for path in stored)
     assert sorted(p["folder"] for p in stored.values()) == [".", ".", ".", ".", "sub", "sub"]
     assert all(p["file_date"] for p in stored.values())  # the memory filesystem knows when
-    hit = library.search(ads[3]["brand"], mode="keyword", k=1).hits[0]
+    hit = library.search(SearchRequest(q=ads[3]["brand"], mode="keyword", k=1)).hits[0]
     assert hit.paths[0].startswith("memory://") and ads[3]["file"].rsplit("/", 1)[-1] in hit.paths[0]
 
     again = library.ingest([f"memory://{root}/ads"])
@@ -90,7 +91,7 @@ def test_ingest_from_a_url_stores_urls_and_finds_the_same_bytes_again(bucket, li
         list(failures) == [f"memory://{root}/gone.png"]
         and "cannot read file" in failures[f"memory://{root}/gone.png"]
     )
-    hit = library.search(ads[0]["brand"], mode="keyword", k=1).hits[0]
+    hit = library.search(SearchRequest(q=ads[0]["brand"], mode="keyword", k=1)).hits[0]
     assert f"file://{local}" in hit.paths
     # a list on a remote host may not pull in local files, whatever their bytes
     secret = tmp_path / "secret.png"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import Settings
+from engine.settings import Settings
 from engine.store import (
     ChannelQuery,
     ClientStore,

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from engine.config import Settings
 from engine.errors import StoreError
+from engine.settings import Settings
 from engine.store import ChannelQuery, ClientStore, EdgeStore, PointData, SparseVec, open_store, point_id
 from engine.store.base import HIT_PAYLOAD_EXCLUDE, SIDECAR_FIELDS
 

@@ -47,9 +47,9 @@ def without_adsearch_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def openapi_schema(db: Path) -> dict:
     """The app's OpenAPI schema, over an empty store (the schema depends on neither data nor paths)."""
     from api import create_app
-    from engine.config import Settings
+    from api.settings import ServeSettings
 
-    app = create_app(settings=Settings(db=db))
+    app = create_app(settings=ServeSettings(db=db))
     try:
         return app.openapi()
     finally:

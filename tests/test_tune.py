@@ -11,7 +11,6 @@ from helpers import serve
 
 from api import create_app
 from engine.cli import main
-from engine.config import TUNED_FUSION, Settings
 from engine.errors import UsageError
 from engine.library import Library
 from engine.quality.evaluate import evaluate, read_qrels, read_queries
@@ -26,6 +25,8 @@ from engine.quality.tune import (
     save,
     tune,
 )
+from engine.search import SearchRequest
+from engine.settings import TUNED_FUSION, Settings
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_local_fusion_scores_equal_qdrants(library, truth, cell):
         text = f"{ad['brand']} {ad['headline']}"
         rankings = channel_rankings(tuned, text, channels, 100)
         ours = dict(zip(rankings.ids, fused_scores(rankings, cell), strict=True))
-        hits = tuned.search(text, mode="hybrid", k=10, snippets=False).hits
+        hits = tuned.search(SearchRequest(q=text, mode="hybrid", k=10), snippets=False).hits
         assert [round(float(ours[h.id]), 5) for h in hits] == pytest.approx([h.score for h in hits], abs=2e-5)
         top = fuse(rankings, cell)
         assert sorted(ours[i] for i in top) == sorted(ours[h.id] for h in hits)  # same scores in the top

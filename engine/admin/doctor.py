@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import Settings
+from engine.settings import Settings
 
 PIPELINE_SAMPLE = 10_000  # points read to summarise which pipeline made them
 FILES_SHOWN = 5  # images named in the line about vanished or changed originals

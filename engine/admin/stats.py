@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from engine.config import TUNABLE, TUNED_FUSION, Settings
+from engine.channels import fused_names
 from engine.models.creative import THRESHOLD
-from engine.schema import CHANNELS, CREATIVE_CHANNEL
+from engine.schema import CREATIVE_CHANNEL
+from engine.settings import TUNABLE, TUNED_FUSION, Settings
 from engine.store import ChannelQuery, Store
 
 STATS_FIELDS = ["format", "width", "height", "bytes", "ocr_text", "ocr_confidence", "has_text"]
@@ -59,7 +60,7 @@ def collection_stats(store: Store, settings: Settings, find_groups: Callable[[],
         "with_creative_vector": store.count(CREATIVE_CHANNEL),
         "duplicates": duplicate_stats(store, total, find_groups),
         "visual": bool(meta.get("visual")),
-        "channels": {c: (c != "image" or bool(meta.get("visual"))) for c in CHANNELS},
+        "channels": {c: (c != "image" or bool(meta.get("visual"))) for c in fused_names()},
         "models": models,
         "pipeline": meta.get("pipeline"),
         "fusion": fusion_in_use(settings, meta),

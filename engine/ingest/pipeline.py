@@ -8,8 +8,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.channels import BUILTIN, all_channels
+from engine.channels import dims as channel_dims
 from engine.models.creative import VERSION as CREATIVE_VERSION
-from engine.schema import IMAGE_CHANNEL, TEXT_CHANNEL
 from ocr_text import OcrSettings, ocr_signature, tesseract_version
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
     ocr = ocr_signature(ocr_settings)
     precision = encoders.precision
     what = (ocr, sorted(models.items()), sorted(precision.items()), encoders.runtime, CREATIVE_VERSION)
+    if added := plugin_channels():  # a channel added by a plug-in re-encodes stored points once
+        what = (*what, added)
     digest = hashlib.sha1(repr(what).encode()).hexdigest()[:12]
     return {
         "signature": digest,
@@ -53,11 +56,16 @@ def pipeline_info(ocr_settings: OcrSettings, encoders: Encoders) -> dict:
     }
 
 
+def plugin_channels() -> tuple[tuple[str, str], ...]:
+    """(name, version) of each registered channel that is not built in."""
+    return tuple((c.name, c.version) for c in all_channels() if c not in BUILTIN)
+
+
 def model_facts(ocr_settings: OcrSettings, encoders: Encoders) -> ModelFacts:
     """What ingest records about these encoders (and OCR settings)."""
     return ModelFacts(
         pipeline=pipeline_info(ocr_settings, encoders),
-        dims={IMAGE_CHANNEL: encoders.clip.dim if encoders.clip else None, TEXT_CHANNEL: encoders.dense.dim},
+        dims=channel_dims(encoders),
         visual=encoders.visual,
         clip_error=encoders.clip_error,
         models=encoders.models(),

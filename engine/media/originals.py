@@ -12,7 +12,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.config import Settings
 from engine.errors import NotFound
 from engine.media.images import decode_image
 from engine.media.sources import (
@@ -25,6 +24,7 @@ from engine.media.sources import (
     read_bytes,
     write_atomically,
 )
+from engine.settings import Settings
 
 THUMBNAIL_SIZES = (64, 128, 256, 512, 1024)
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
-from engine.config import DEFAULT_SPARSE_MODEL, DEFAULT_TEXT_MODEL
 from engine.errors import AdsearchError
+from engine.settings import DEFAULT_SPARSE_MODEL, DEFAULT_TEXT_MODEL
 
 MANIFEST = "manifest.json"
 CLIP_FOLDER = "clip"

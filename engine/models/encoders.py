@@ -22,19 +22,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.config import (
-    DEFAULT_TEXT_MODEL,
-    PRECISIONS,
-    QUANT_MIN_AGREEMENT,
-    QUANT_MIN_COSINE,
-    Settings,
-)
 from engine.errors import ClipUnavailable
 from engine.media.images import clip_view
 from engine.models.onnx_towers import Probe
 from engine.models.probes import IMAGES_KEY, PROBE_TEXTS, TEXTS_KEY, probe_images
 from engine.models.text import BM25_RESOURCES, english_stopwords
 from engine.schema import SparseVec
+from engine.settings import (
+    DEFAULT_TEXT_MODEL,
+    PRECISIONS,
+    QUANT_MIN_AGREEMENT,
+    QUANT_MIN_COSINE,
+    Settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,6 @@ class ImageTextEncoder:
         onnx_cache: Path | None = None,
         thresholds: QuantThresholds | None = None,
     ):
-        import transformers
         from transformers import AutoConfig, AutoProcessor
 
         try:
@@ -250,44 +249,10 @@ class ImageTextEncoder:
                 self.family = model_family(config)
             except ValueError as exc:  # a clear refusal, whether or not the hub can be reached
                 raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {exc}") from None
-            model_class = getattr(transformers, FAMILIES[self.family])
-
-            @cache
-            def model(for_export: bool = False):  # the torch model, loaded only when a tower needs it
-                attention = "eager" if for_export else "sdpa"
-                return _from_pretrained(model_class, model_id, attn_implementation=attention).eval()
-
             self.processor = _from_pretrained(AutoProcessor, model_id)
             self.max_tokens = int(config.text_config.max_position_embeddings)
-            side = config.vision_config.image_size
-            height, width = (side, side) if isinstance(side, int) else tuple(side)
-            text_sample = {
-                k: torch.from_numpy(v) for k, v in self._tokens(["a photo of an ad", "buy now"]).items()
-            }
-            self.text_tower = build_tower(
-                f"{self.family}-text",
-                model_id,
-                lambda for_export: TextFeatures(model(for_export)),
-                text_sample,
-                precision,
-                onnx_cache,
-                Probe(
-                    f"texts-{TEXTS_KEY}",
-                    lambda tower: _each(lambda t: self._text_vectors(tower, t), list(PROBE_TEXTS)),
-                ),
-                thresholds,
-            )
-            self.image_tower = build_tower(
-                f"{self.family}-image",
-                model_id,
-                lambda for_export: ImageFeatures(model(for_export)),
-                {"pixel_values": torch.zeros(2, 3, int(height), int(width))},
-                precision,
-                onnx_cache,
-                Probe(
-                    IMAGES_KEY, lambda tower: _each(lambda i: self._image_vectors(tower, i), probe_images())
-                ),
-                thresholds,
+            self.text_tower, self.image_tower = self._towers(
+                model_id, config, precision, onnx_cache, thresholds
             )
             # the vector size is what the model gives (SigLIP declares no projection_dim)
             self.dim = int(self.text_tower(**self._tokens(["a photo of an ad"])).shape[1])
@@ -299,6 +264,54 @@ class ImageTextEncoder:
             raise ClipUnavailable(f"CLIP weights '{model_id}' could not be loaded: {reason}") from exc
         self.model_id = model_id
         self.asked_precision = precision
+
+    def _towers(
+        self,
+        model_id: str,
+        config,
+        precision: str,
+        onnx_cache: Path | None,
+        thresholds: QuantThresholds | None,
+    ) -> tuple:
+        """The text and image towers (build_tower), each checked on its half of the probe set."""
+        import transformers
+
+        model_class = getattr(transformers, FAMILIES[self.family])
+
+        @cache
+        def model(for_export: bool = False):  # the torch model, loaded only when a tower needs it
+            attention = "eager" if for_export else "sdpa"
+            return _from_pretrained(model_class, model_id, attn_implementation=attention).eval()
+
+        side = config.vision_config.image_size
+        height, width = (side, side) if isinstance(side, int) else tuple(side)
+        text_sample = {
+            k: torch.from_numpy(v) for k, v in self._tokens(["a photo of an ad", "buy now"]).items()
+        }
+        text_tower = build_tower(
+            f"{self.family}-text",
+            model_id,
+            lambda for_export: TextFeatures(model(for_export)),
+            text_sample,
+            precision,
+            onnx_cache,
+            Probe(
+                f"texts-{TEXTS_KEY}",
+                lambda tower: _each(lambda t: self._text_vectors(tower, t), list(PROBE_TEXTS)),
+            ),
+            thresholds,
+        )
+        image_tower = build_tower(
+            f"{self.family}-image",
+            model_id,
+            lambda for_export: ImageFeatures(model(for_export)),
+            {"pixel_values": torch.zeros(2, 3, int(height), int(width))},
+            precision,
+            onnx_cache,
+            Probe(IMAGES_KEY, lambda tower: _each(lambda i: self._image_vectors(tower, i), probe_images())),
+            thresholds,
+        )
+        return text_tower, image_tower
 
     @property
     def towers(self) -> dict:

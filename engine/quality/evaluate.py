@@ -18,6 +18,7 @@ from ir_measures import AP, RR, P, R, nDCG
 
 from engine.errors import SearchError, UsageError
 from engine.library import Library
+from engine.search import SearchRequest
 
 RUN_DEPTH = 100
 
@@ -132,7 +133,7 @@ def evaluate(
 def _ranked_keys(library: Library, text: str, mode: str, keys: dict[str, list[str]]) -> dict[str, float]:
     """One query's ranking as {image key: score}, scores falling with rank (ties cannot reorder it)."""
     try:
-        hits = library.search(text, mode=mode, k=RUN_DEPTH, snippets=False).hits
+        hits = library.search(SearchRequest(q=text, mode=mode).deeper(RUN_DEPTH), snippets=False).hits
     except SearchError:  # e.g. only stopwords for the keyword channel: an empty ranking
         return {}
     return ranking_of([hit.id for hit in hits], keys)

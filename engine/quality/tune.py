@@ -21,14 +21,15 @@ from pathlib import Path
 import ir_measures
 import numpy as np
 
-from engine.config import TUNED_FUSION, Settings
+from engine.channels import channel as channel_of
 from engine.errors import SearchError, UsageError
 from engine.library import Library
 from engine.quality.evaluate import evaluate, image_keys, metric_set, ranking_of
+from engine.search import SearchRequest
+from engine.settings import TUNED_FUSION, Settings
 
 TUNE_CUTOFF = 10
 METRICS = tuple(name for name in metric_set(TUNE_CUTOFF) if not name.startswith("map"))
-CHANNEL_MODE = {"image": "visual", "text": "text", "keywords": "keyword"}
 RRF_KS = (1, 2, 3, 5, 8, 13, 20, 40, 60)
 WEIGHT_STEPS = {
     "image": (0.0, 0.5, 1.0, 2.0, 3.0),
@@ -43,7 +44,7 @@ class Fusion:
     """One grid cell: how the channel rankings are fused."""
 
     rrf_k: int
-    weights: tuple[tuple[str, float], ...]  # (channel, weight) in CHANNELS order
+    weights: tuple[tuple[str, float], ...]  # (channel, weight) in fused_names() order
     prefetch_limit: int
 
     @classmethod
@@ -86,7 +87,8 @@ def channel_rankings(library: Library, text: str, channels: list[str], depth: in
     lists = []
     for channel in channels:
         try:
-            hits = library.search(text, mode=CHANNEL_MODE[channel], k=depth, snippets=False).hits
+            request = SearchRequest(q=text, mode=channel_of(channel).mode).deeper(depth)
+            hits = library.search(request, snippets=False).hits
         except SearchError:  # e.g. only stopwords for BM25: that channel ranks nothing
             hits = []
         lists.append([hit.id for hit in hits])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from engine.search.snippets import best_snippet
+
 
 @dataclass
 class ChannelMatch:
@@ -41,3 +43,23 @@ class SearchResponse:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def explained_hits(result, terms: list[str] | None, offset: int, diversified: bool) -> list[Hit]:
+    """The store's fused ranking as hits, each with its rank in every channel that found it and
+    (when `terms` is not None) the OCR line that matched. Equal fused scores (common with RRF) come
+    in a stable order, by id, unless MMR ordered them."""
+    ranks = {
+        channel: {hit.id: ChannelMatch(rank, round(hit.score, 6)) for rank, hit in enumerate(hits, 1)}
+        for channel, hits in result.per_channel.items()
+    }
+    fused = result.fused if diversified else sorted(result.fused, key=lambda h: (-h.score, h.id))
+    hits = []
+    for position, hit in enumerate(fused, offset + 1):
+        payload = hit.payload or {}
+        text = payload.get("ocr_text", "")
+        snippet, matched = best_snippet(text, terms) if terms is not None else ("", [])
+        channels = {c: r[hit.id] for c, r in ranks.items() if hit.id in r}
+        hits.append(Hit(hit.id, position, round(hit.score, 6), payload.get("paths", []), channels, snippet,
+                        matched, text, payload.get("width"), payload.get("height")))  # fmt: skip
+    return hits

@@ -17,8 +17,8 @@ edge_queries.py; client.py, client_layout.py, client_queries.py), sidecar.py (Ed
 
 from __future__ import annotations
 
-from engine.config import Settings
-from engine.schema import DENSE_CHANNELS, SPARSE_CHANNEL, SparseVec, point_id
+from engine.schema import SPARSE_CHANNEL, SparseVec, point_id
+from engine.settings import Settings
 from engine.store import client, edge
 from engine.store.backends import (
     StoreBackend,
@@ -32,7 +32,7 @@ from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore
 
 __all__ = [
-    "DENSE_CHANNELS", "HIT_PAYLOAD_EXCLUDE", "SPARSE_CHANNEL", "ChannelQuery", "ClientStore", "EdgeStore",
+    "HIT_PAYLOAD_EXCLUDE", "SPARSE_CHANNEL", "ChannelQuery", "ClientStore", "EdgeStore",
     "PointData", "ScoredHit", "SearchResult", "SparseVec", "Store", "StoreBackend", "backend_names",
     "open_store", "point_id", "register_backend", "unregister_backend",
 ]  # fmt: skip

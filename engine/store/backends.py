@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.config import Settings
 from engine.errors import StoreError
+from engine.settings import Settings
 from engine.store.base import Store
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.config import Settings
 from engine.errors import StoreError
 from engine.schema import SparseVec
+from engine.settings import Settings
 from engine.store.backends import StoreBackend
 from engine.store.base import HNSW_EF, OVERSAMPLING, PointData, Store
 from engine.store.client_layout import ClientLayout

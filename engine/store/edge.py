@@ -10,9 +10,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.config import Settings
 from engine.errors import StoreError
 from engine.schema import SparseVec
+from engine.settings import Settings
 from engine.store.backends import StoreBackend
 from engine.store.base import HNSW_EF, HNSW_EF_CONSTRUCT, OVERSAMPLING, SIDECAR_FIELDS, PointData, Store
 from engine.store.edge_layout import EdgeLayout

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.channels import all_channels
 from engine.ingest.pipeline import ModelFacts
 from engine.media.images import AnalysedImage
 from engine.media.sources import SourcePolicy, read_bytes
-from engine.models.creative import creative_vector
-from engine.schema import CREATIVE_CHANNEL, IMAGE_CHANNEL, SPARSE_CHANNEL, TEXT_CHANNEL
 from ocr_text import OcrResult
 
 
@@ -65,28 +64,46 @@ class Executor(ABC):
         self.close()
 
 
-def read_checked(location: str | Path, sha256: str, policy: SourcePolicy) -> bytes:
-    """A file's bytes read again for processing, refused (OSError) unless they are the bytes the
-    triage hashed: what is stored is always what was hashed, even if the file changed meanwhile."""
-    data = read_bytes(location, policy)
+def unreadable(exc: OSError) -> str:
+    """The one-line reason a file could not be read."""
+    return f"cannot read file ({exc.strerror or exc})"
+
+
+def read_source(
+    location: str | Path, sha256: str, policy: SourcePolicy, kept: bytes | None = None
+) -> bytes | str:
+    """The bytes to process: `kept` (a remote file's, read once by the triage), else the file read
+    again and refused unless it holds the bytes the triage hashed (what is stored is always what was
+    hashed, even if the file changed meanwhile); a str is the reason it cannot be read."""
+    if kept:
+        return kept
+    try:
+        data = read_bytes(location, policy)
+    except OSError as exc:
+        return unreadable(exc)
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise OSError("the file changed while it was being ingested; run ingest again")
+        return unreadable(OSError("the file changed while it was being ingested; run ingest again"))
     return data
+
+
+def encode_processed(encoders, analysed: list[AnalysedImage], signature: str) -> list[Processed]:
+    """Analysed images encoded as one batch, each a Processed (its view dropped, the batch's
+    encoding time shared evenly) made by the pipeline `signature`."""
+    vectors, seconds = encode_images(encoders, analysed)
+    for image in analysed:
+        image.view = None
+    share = seconds / len(analysed)
+    return [Processed(a, v, share, signature) for a, v in zip(analysed, vectors, strict=True)]
 
 
 def encode_images(encoders, analysed: list[AnalysedImage]) -> tuple[list[dict], float]:
     """Every channel's vector of each image (text channels only where OCR found text), and the
     seconds it took."""
     start = time.perf_counter()
-    with_text = [i for i, a in enumerate(analysed) if a.ocr.text]
-    texts = [analysed[i].ocr.text for i in with_text]
-    image_vectors = encoders.clip.encode_images([a.view for a in analysed]) if encoders.clip else None
-    dense = encoders.dense.encode(texts) if texts else []
-    sparse = encoders.sparse.encode_documents(texts) if texts else []
-    out: list[dict] = [{CREATIVE_CHANNEL: creative_vector(a.view, viewed=True)} for a in analysed]
-    if image_vectors is not None:
-        for vectors, image_vector in zip(out, image_vectors, strict=True):
-            vectors[IMAGE_CHANNEL] = image_vector.tolist()
-    for j, i in enumerate(with_text):
-        out[i][TEXT_CHANNEL], out[i][SPARSE_CHANNEL] = dense[j].tolist(), sparse[j]
+    images, texts = [a.view for a in analysed], [a.ocr.text or "" for a in analysed]
+    out: list[dict] = [{} for _ in analysed]
+    for channel in all_channels():  # each registered channel encodes the whole batch at once
+        for vectors, vector in zip(out, channel.encode_documents(encoders, images, texts), strict=True):
+            if vector is not None:
+                vectors[channel.name] = vector
     return out, time.perf_counter() - start

@@ -21,15 +21,7 @@ import dask
 import yaml
 
 from engine.errors import AdsearchError
-from engine.ingest.executors.base import (
-    Executor,
-    ModelFacts,
-    Outcome,
-    Pending,
-    Processed,
-    encode_images,
-    read_checked,
-)
+from engine.ingest.executors.base import Executor, ModelFacts, Outcome, Pending, encode_processed, read_source
 from engine.media.images import ImageError, analyse_image
 from engine.media.sources import SourcePolicy
 
@@ -185,10 +177,10 @@ def _worker_models(settings_json: str) -> _WorkerModels:
     """This worker process's OCR readers and encoders for these settings, loaded on first use."""
     with _models_lock:
         if settings_json not in _models:
-            from engine.config import Settings
             from engine.ingest.ocr import usable_ocr
             from engine.ingest.pipeline import model_facts
             from engine.models.encoders import load_encoders
+            from engine.settings import Settings
 
             settings = Settings.model_validate(json.loads(settings_json))
             ocr = usable_ocr(settings.ocr_settings())
@@ -209,13 +201,11 @@ def process_file(path: str, sha256: str, known_ocr, settings_json: str) -> Outco
     """One task: read, decode, OCR (unless `known_ocr`) and encode one file. A file that cannot be
     read or decoded is an outcome (its reason), not a task error: nothing to retry or log there."""
     models = _worker_models(settings_json)
+    data = read_source(path, sha256, models.policy)
+    if isinstance(data, str):
+        return data
     try:
-        data = read_checked(path, sha256, models.policy)
         analysed = analyse_image(data, models.ocr, models.max_pixels, known_ocr)
     except ImageError as exc:
         return str(exc)
-    except OSError as exc:
-        return f"cannot read file ({exc.strerror or exc})"
-    vectors, seconds = encode_images(models.encoders, [analysed])
-    analysed.view = None
-    return Processed(analysed, vectors[0], seconds, models.facts.pipeline["signature"])
+    return encode_processed(models.encoders, [analysed], models.facts.pipeline["signature"])[0]

@@ -8,15 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from engine.ingest.executors.base import (
-    Executor,
-    ModelFacts,
-    Outcome,
-    Pending,
-    Processed,
-    encode_images,
-    read_checked,
-)
+from engine.ingest.executors.base import Executor, ModelFacts, Outcome, Pending, encode_processed, read_source
 from engine.media.images import AnalysedImage, ImageError, analyse_image
 from engine.media.sources import SourcePolicy
 
@@ -62,10 +54,9 @@ class LocalExecutor(Executor):
                 exhausted = exhausted or (item is None and not retry)
                 if item is None:
                     break
-                try:
-                    data = item.data or read_checked(item.path, item.sha256, self.policy)
-                except OSError as exc:
-                    yield item, f"cannot read file ({exc.strerror or exc})"
+                data = read_source(item.path, item.sha256, self.policy, kept=item.data)
+                if isinstance(data, str):
+                    yield item, data
                     continue
                 args = (data, self.ocr, self.settings.max_image_pixels, item.known_ocr)
                 running[self._pool.submit(analyse_image, *args)] = item
@@ -98,7 +89,5 @@ class LocalExecutor(Executor):
         self._pool = self._new_pool()
 
     def _encoded(self, batch: list[tuple[Pending, AnalysedImage]]) -> Iterator[tuple[Pending, Outcome]]:
-        vectors, seconds = encode_images(self.encoders, [a for _, a in batch])
-        for (item, analysed), point_vectors in zip(batch, vectors, strict=True):
-            analysed.view = None
-            yield item, Processed(analysed, point_vectors, seconds / len(batch), self.signature)
+        processed = encode_processed(self.encoders, [a for _, a in batch], self.signature)
+        yield from zip((item for item, _ in batch), processed, strict=True)

@@ -1,0 +1,49 @@
+"""How search fuses the channels: RRF k, each channel's weight, prefetch depth, diversity."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from engine.settings.base import ENV_ONLY, Section
+
+# Qdrant's weighted RRF adds 1/(k + rank/w - 1) per channel (rank from 1) in float32: a weight past
+# about 1000 changes nothing when k > 1 and near float32's limit ties every score; with k = 1 the top
+# score is about w, so 1e39 gives inf (null in JSON). Weights are therefore 0..MAX_WEIGHT.
+MAX_WEIGHT = 1000.0
+# `adsearch tune --save` stores its choice of these under this collection-metadata key; search takes
+# them as defaults wherever neither the environment nor a flag set them.
+TUNED_FUSION = "tuned_fusion"
+TUNABLE = ("rrf_k", "weights", "prefetch_limit")
+
+
+class SearchSection(Section):
+    """The search settings. None has a flag: `search --weights` weighs one query, not this setting."""
+
+    # Fusion defaults tuned on the ads377 dev sets (bench/results/quality.md): a small RRF k trusts
+    # each channel's top ranks; the dense text channel counts 3x.
+    rrf_k: Annotated[int, ENV_ONLY] = Field(3, ge=1, le=10_000)
+    prefetch_limit: Annotated[int, ENV_ONLY] = Field(100, ge=1, le=10_000)
+    weights: Annotated[dict[str, float], ENV_ONLY] = Field(
+        default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0}
+    )
+    # 0.3: with near-copies present, 9.7 distinct ads per top 10 (10 at 0.5) at less ranking cost
+    # (known-item nDCG@10 0.435 vs 0.410; topic 0.467 vs 0.405): bench/results/diversity.md
+    mmr_diversity: Annotated[float, ENV_ONLY] = Field(
+        0.3, ge=0.0, le=1.0, allow_inf_nan=False,
+        description="--diverse: how much maximal marginal relevance trades relevance for variety (0-1)",
+    )  # fmt: skip
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        # The channel names are checked where the weights are used (engine.search.searcher.
+        # fusion_weights): channels are a registry, and a plug-in may register after settings load.
+        for name, weight in value.items():
+            if not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
+                raise ValueError(
+                    f"weight of {name} is {weight}: weights are numbers from 0 to {MAX_WEIGHT:g}"
+                )
+        return value
