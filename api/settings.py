@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from engine.settings import ENV_ONLY, Flag, Section, Settings
+from engine.settings.base import name_list
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -60,8 +61,7 @@ class ServeSection(Section):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value):
-        names = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
+        return name_list(value)
 
     def served_hosts(self) -> tuple[str, ...]:
         """Host names the HTTP server answers: loopback, the bound address, and `allowed_hosts`."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -56,3 +59,11 @@ def serve(app, lifespan: str = "auto"):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def adsearch(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `adsearch` console script as a user does (a subprocess, offline)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )

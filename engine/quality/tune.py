@@ -3,7 +3,7 @@
 Each query's channel rankings are fetched once, at the deepest prefetch of the grid, through the
 engine's own single-channel searches; every grid cell (RRF k, channel weights, prefetch depth) then
 fuses them here with Qdrant's weighted RRF formula, 1 / (rank / weight + k - 1) per channel in
-float32, which tests/test_tune.py checks against Qdrant's own fusion. Rankings are scored with
+float32, which tests/unit/quality/test_tune.py checks against Qdrant's own fusion. Rankings are scored with
 `adsearch evaluate`'s metrics and image keys. Beside the in-sample best, a k-fold cross-validated
 figure says what the choice is worth on queries it was not chosen on.
 """

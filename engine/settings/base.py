@@ -3,7 +3,7 @@ the command line can set it (`Flag`) or only the environment (`ENV_ONLY`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -50,3 +50,9 @@ def flags_of(section: type[BaseModel]) -> dict[str, Flag]:
     """The fields of `section` that have a CLI flag, in declaration order, with their flags."""
     found = {name: command_line_of(field) for name, field in section.model_fields.items()}
     return {name: flag for name, flag in found.items() if isinstance(flag, Flag)}
+
+
+def name_list(value: str | Iterable[str], tidy: Callable[[str], str] = str.lower) -> tuple[str, ...]:
+    """A comma-separated setting (flag or environment) or a list -> its names, tidied, each once."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(dict.fromkeys(tidy(n.strip()) for n in names if n.strip()))

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from engine.settings.base import ENV_ONLY, Flag, Section
+from engine.settings.base import ENV_ONLY, Flag, Section, name_list
 
 CLUSTER_HELP = (
     "decode, OCR and encode on a Dask cluster: its scheduler (tcp://host:8786; workers need "
@@ -51,8 +51,7 @@ class IngestSection(Section):
     @field_validator("url_schemes", mode="before")
     @classmethod
     def _split_schemes(cls, value):
-        names = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(dict.fromkeys(n.strip().lower().removesuffix("://") for n in names if n.strip()))
+        return name_list(value, lambda name: name.lower().removesuffix("://"))
 
     @field_validator("cluster")
     @classmethod

@@ -17,7 +17,7 @@ from engine.library import Library
 from engine.search import SearchRequest
 from engine.settings import Settings
 
-FIXTURE = Path(__file__).parent / "fixtures" / "store-ce2ded0"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store-ce2ded0"
 # Where the files were when ce2ded0 ingested them: the points' `paths` name them there.
 IMAGES_AT = Path("/tmp/adsearch-store-ce2ded0/images")
 BURGER = "001-brisko-burger.jpg"  # "Double cheeseburger deal only $3.99": no other ad says cheeseburger

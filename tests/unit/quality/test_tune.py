@@ -36,7 +36,7 @@ def library(settings, encoders, ingested):
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory, truth):
-    """Headline queries judged against their own ad (as tests/test_evaluate.py builds them)."""
+    """Headline queries judged against their own ad (as tests/unit/quality/test_evaluate.py builds them)."""
     folder = tmp_path_factory.mktemp("tune-labels")
     ads = [a for a in truth if a["brand"]][:12]
     (folder / "q.tsv").write_text("".join(f"q{i}\t{a['brand']} {a['headline']}\n" for i, a in enumerate(ads)))

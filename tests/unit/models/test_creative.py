@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import adsearch
 from PIL import Image, ImageDraw, ImageEnhance
 
 from engine.errors import SearchError
@@ -20,7 +21,6 @@ from engine.models.creative import CREATIVE_DIM, THRESHOLD, creative_vector
 from engine.schema import CREATIVE_CHANNEL
 from engine.search import SearchRequest
 from engine.store import EdgeStore, PointData, point_id
-from tests.test_cli import adsearch
 
 
 def _copies(image: Image.Image) -> dict[str, Image.Image]:

@@ -2,7 +2,7 @@
 with snapshots committed in tests/snapshots/, taken before the restructuring of engine/.
 
 A deliberate change: regenerate with
-    ADSEARCH_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_surface_snapshot.py
+    ADSEARCH_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/unit/api/test_surface_snapshot.py
 (the tests then rewrite the files and skip), review `git diff tests/snapshots`, commit.
 
 Both surfaces are taken as a default-configured install sees them: ADSEARCH_* variables are removed
@@ -20,11 +20,11 @@ from pathlib import Path, PurePath
 
 import pytest
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
+SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
 OPENAPI = SNAPSHOTS / "openapi.json"
 CLI = SNAPSHOTS / "cli.json"
 UPDATE_VARIABLE = "ADSEARCH_UPDATE_SNAPSHOTS"
-REGENERATE = f"{UPDATE_VARIABLE}=1 .venv/bin/python -m pytest tests/test_surface_snapshot.py"
+REGENERATE = f"{UPDATE_VARIABLE}=1 .venv/bin/python -m pytest tests/unit/api/test_surface_snapshot.py"
 DIFF_LINES = 60
 # read once at import: the tests remove every ADSEARCH_* variable while they build the surfaces
 UPDATE = os.environ.get(UPDATE_VARIABLE) == "1"

@@ -169,7 +169,7 @@ def test_the_fallback_is_one_clear_line_and_ocr_goes_on(tmp_path):
     env = {"ADSEARCH_OCR_PPOCR_MODELS": str(tmp_path / "no-models"), "PATH": "/usr/bin:/bin"}
     run = subprocess.run(
         [sys.executable, "-m", "engine.cli", "ocr", str(image)],
-        capture_output=True, text=True, env=env, cwd=Path(__file__).parent.parent, timeout=120,
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[3], timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     warnings = [line for line in run.stderr.splitlines() if line.strip()]
@@ -181,7 +181,7 @@ def test_ocr_command_shows_each_reader_then_the_merge(tmp_path):
     image = tmp_path / "ad.png"
     ad_image([("HELLO WORLD", 40, 40, 70)]).save(image)
     cli = [sys.executable, "-m", "engine.cli", "ocr", str(image)]
-    root = Path(__file__).parent.parent
+    root = Path(__file__).resolve().parents[3]
     both = [*cli, "--readers", "tesseract,ppocr"]
     out = subprocess.run(both, capture_output=True, text=True, cwd=root, timeout=120).stdout
     assert out.index("=== tesseract") < out.index("=== ppocr") < out.index("=== merged")

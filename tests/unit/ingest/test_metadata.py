@@ -21,7 +21,7 @@ from engine.ingest.metadata import INGEST_PAYLOAD_KEYS, load_metadata
 from engine.store import EdgeStore, PointData, point_id
 
 SHA_A = "a" * 64
-ADS377 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ads377"
+ADS377 = Path(__file__).resolve().parents[4] / "shared" / "data" / "ads377"
 
 
 def write(path: Path, text: str) -> Path:
