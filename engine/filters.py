@@ -16,21 +16,12 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from engine.errors import SearchError
+from engine.schema import FILTERABLE_FIELDS
 
 FieldType = Literal["keyword", "keywords", "integer", "float", "datetime", "bool"]
 FIELD_TYPES: tuple[str, ...] = ("keyword", "keywords", "integer", "float", "datetime", "bool")
 # Fields every point has (written at ingest); metadata may not redefine them.
-BUILTIN_FIELDS: dict[str, str] = {
-    "folder": "keyword",
-    "format": "keyword",
-    "width": "integer",
-    "height": "integer",
-    "bytes": "integer",
-    "has_text": "bool",
-    "ocr_confidence": "float",
-    "ingested_at": "datetime",
-    "file_date": "datetime",
-}
+BUILTIN_FIELDS = FILTERABLE_FIELDS  # the fields every image has (engine.schema)
 RANGE_OPS = (">=", "<=", ">", "<")
 MAX_IN_VALUES = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what an integer field holds (Qdrant's payload integers)

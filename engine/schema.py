@@ -1,4 +1,4 @@
-"""The shared records every layer may import: channel and mode names (each declared once here),
+"""The shared records every layer may import: channel, mode and payload field names (declared once here),
 point ids, sparse vectors and the OCR a payload keeps. No imports from the rest of engine."""
 
 from __future__ import annotations
@@ -13,6 +13,20 @@ from ocr_text import OcrResult, OcrWord
 IMAGE_CHANNEL, TEXT_CHANNEL, SPARSE_CHANNEL = "image", "text", "keywords"
 CREATIVE_CHANNEL = "creative"
 HYBRID_MODE = "hybrid"  # every fused channel at once
+
+# Payload fields ingest writes on every point (user metadata fields sit beside them, never with
+# these names); those a filter, a facet or a sort may name, with their types; and the heavy ones
+# search hits leave out (the embedded store keeps them in its sidecar file).
+PAYLOAD_FIELDS = (
+    "paths", "sha256", "bytes", "width", "height", "format", "ocr_text", "ocr_raw_text", "ocr_words",
+    "ocr_confidence", "ocr_readers", "ocr_words_by_reader", "ocr_errors", "has_text", "pipeline",
+    "ingested_at", "folder", "file_date",
+)  # fmt: skip
+FILTERABLE_FIELDS: dict[str, str] = {
+    "folder": "keyword", "format": "keyword", "width": "integer", "height": "integer", "bytes": "integer",
+    "has_text": "bool", "ocr_confidence": "float", "ingested_at": "datetime", "file_date": "datetime",
+}  # fmt: skip
+HEAVY_FIELDS = ("ocr_words", "ocr_raw_text", "pipeline")
 
 ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")
 

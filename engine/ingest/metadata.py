@@ -43,18 +43,13 @@ from pathlib import Path, PurePosixPath
 
 from engine.errors import AdsearchError, SearchError
 from engine.filters import BUILTIN_FIELDS, payload_value, typed_value
+from engine.schema import PAYLOAD_FIELDS
 
 METADATA_TYPES: tuple[str, ...] = ("keyword", "keywords", "integer", "float", "datetime")
 SCHEMA_TYPES: tuple[str, ...] = (*METADATA_TYPES, "bool")  # "bool": stored as keyword "true"/"false"
 KEY_COLUMNS = ("path", "sha256")
 # Payload keys that ingest writes itself; a metadata field may not take their name.
-INGEST_PAYLOAD_KEYS = frozenset(
-    {
-        "paths", "sha256", "bytes", "width", "height", "format", "ocr_text", "ocr_raw_text", "ocr_words",
-        "ocr_confidence", "ocr_readers", "ocr_words_by_reader", "ocr_errors", "has_text", "pipeline",
-        "ingested_at", "folder", "file_date",
-    }
-)  # fmt: skip
+INGEST_PAYLOAD_KEYS = frozenset(PAYLOAD_FIELDS)
 RESERVED_NAMES = INGEST_PAYLOAD_KEYS | set(BUILTIN_FIELDS) | {"id", "path"}
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what engine.filters can address
 MAX_FIELDS = 64

@@ -12,19 +12,19 @@ from itertools import islice
 
 from engine.errors import StoreError
 from engine.filters import BUILTIN_FIELDS, Clause
-from engine.schema import CREATIVE_CHANNEL, SPARSE_CHANNEL, SparseVec
+from engine.schema import CREATIVE_CHANNEL, HEAVY_FIELDS, SPARSE_CHANNEL, SparseVec
 
 # Dense vectors added to a collection made before them (ensure_collection adds them; points get
 # them when re-ingested): the perceptual fingerprint of engine.models.creative.
 ADDABLE_VECTORS = (CREATIVE_CHANNEL,)
 # Heavy payload fields that search hits do not need (word boxes are fetched per image).
-HIT_PAYLOAD_EXCLUDE = ["ocr_words", "ocr_raw_text", "pipeline"]
+HIT_PAYLOAD_EXCLUDE = list(HEAVY_FIELDS)
 # Payload fields the embedded store keeps beside the shard (a sidecar file) rather than in Qdrant's
 # payload: read only for one image (its page, ingest's stored-OCR reuse), never filtered or sent
 # with hits. In the payload the word boxes cost Edge's Python binding 3.4 ms per point to convert,
 # and every payload index build reads them again for every point: at 50k points they made the
 # upsert 1.5x and the index build 1.4x slower (docs/decisions.md). Stores hand back whole payloads.
-SIDECAR_FIELDS = ("ocr_words", "ocr_raw_text", "pipeline")
+SIDECAR_FIELDS = HEAVY_FIELDS
 # Quantised dense vectors (int8, in RAM; originals on disk): every dense query reads this many times
 # its limit from the int8 vectors and rescores them with the originals (bench/results/scale.md).
 QUANTILE = 0.99
