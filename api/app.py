@@ -14,10 +14,14 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, Occupancy
+from api.routes.boards import add_board_routes
+from api.routes.export import add_export_routes
 from api.routes.health import add_health_routes
 from api.routes.images import add_image_routes
 from api.routes.search import add_search_routes
+from api.routes.trend import add_trend_routes
 from api.routes.uploads import add_upload_routes
+from api.routes.watches import add_watch_routes
 from api.settings import ServeSettings, served
 from engine.errors import AdsearchError, ImageError, NotFound, SearchError, StoreError
 from engine.library import Library
@@ -82,10 +86,16 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
 
     add_health_routes(app, library)
     add_search_routes(app, library)
+    add_export_routes(app, library)
+    add_trend_routes(app, library)
     add_image_routes(app, library)
     add_upload_routes(app, library)
+    add_board_routes(app, library)
+    add_watch_routes(app, library)
 
     from api.pages import router
+    from api.watch_pages import router as watch_pages
 
     app.include_router(router)
+    app.include_router(watch_pages)
     return app

@@ -28,6 +28,7 @@ from api.deps import (
 )
 from engine.channels import all_channels, text_modes
 from engine.errors import AdsearchError, NotFound
+from engine.export import format_names
 from engine.filters import BUILTIN_FIELDS
 from engine.media.originals import query_image
 from engine.search import SearchResponse, term_matches
@@ -93,6 +94,7 @@ templates.env.filters["reader_label"] = reader_label
 templates.env.filters["confidence_class"] = confidence_class
 templates.env.filters["channel_label"] = channel_label
 templates.env.globals["modes"] = text_modes()  # the search form; copies are found by image
+templates.env.globals["export_formats"] = format_names()  # the Download menu (_download.html)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context):

@@ -16,12 +16,14 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from engine.errors import SearchError
-from engine.schema import FILTERABLE_FIELDS
+from engine.schema import BOARDS_FIELD, FILTERABLE_FIELDS
 
 FieldType = Literal["keyword", "keywords", "integer", "float", "datetime", "bool"]
 FIELD_TYPES: tuple[str, ...] = ("keyword", "keywords", "integer", "float", "datetime", "bool")
 # Fields every point has (written at ingest); metadata may not redefine them.
 BUILTIN_FIELDS = FILTERABLE_FIELDS  # the fields every image has (engine.schema)
+# Other names a filter or a facet may give a field (when the collection has no field of that name).
+FIELD_ALIASES = {"board": BOARDS_FIELD}
 RANGE_OPS = (">=", "<=", ">", "<")
 MAX_IN_VALUES = 100
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what an integer field holds (Qdrant's payload integers)
@@ -64,17 +66,28 @@ def split_query(query: str) -> QueryParts:
     return QueryParts(" ".join(words), tuple(clauses))
 
 
+def free_words(query: str) -> list[str]:
+    """The words of a query outside its "phrases" and -words: none means the query is a filter."""
+    rest = _EXCLUDED.sub(" ", _PHRASE.sub(" ", query))
+    return [w for w in rest.split() if w != "-"]
+
+
 def parse_where(texts: list[str], fields: dict[str, str]) -> list[Clause]:
     """Parse `--where` clauses against the known fields (name -> type); SearchError with the reason.
     Equality on a float field becomes the closed range [value, value] (two clauses)."""
     return [parse_clause(text, fields) for text in texts if text.strip()]
 
 
+def field_name(name: str, fields: dict[str, str]) -> str:
+    """The field `name` stands for: itself, or the field it is an alias of (FIELD_ALIASES)."""
+    return name if name in fields else FIELD_ALIASES.get(name, name)
+
+
 def parse_clause(text: str, fields: dict[str, str]) -> Clause:
     match = _CLAUSE.match(text)
     if not match:
         raise SearchError(f"bad filter '{text}': use field=value, field>=value or field in [a,b]")
-    name, op, raw = match.group(1), " ".join(match.group(2).split()), match.group(3)
+    name, op, raw = field_name(match.group(1), fields), " ".join(match.group(2).split()), match.group(3)
     if name not in fields:
         raise SearchError(f"bad filter '{text}': unknown field '{name}'; known: {', '.join(sorted(fields))}")
     kind = fields[name]

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 from PIL import Image
 
+from engine.admin.removal import remove_image
 from engine.admin.stats import DUPLICATE_NEIGHBOURS, collection_stats, duplicate_groups
+from engine.boards import Boards
 from engine.errors import NotFound, SearchError
+from engine.filters import field_name
 from engine.ingest.ingestor import IngestHooks, IngestReport, ingest
 from engine.ingest.metadata import MetadataTable
 from engine.jobs import UploadJobs
@@ -21,11 +25,13 @@ from engine.media.originals import Originals
 from engine.search import Searcher, SearchRequest, SearchResponse
 from engine.search.answer import answer
 from engine.search.fields import CollectionFields
+from engine.search.like_board import like_board
 from engine.settings import TUNED_FUSION, Settings
 from engine.store import Store, open_store
+from engine.watches import WatchBook, check_watches
 
 
-class Library:
+class Library:  # ~170 lines: one short delegation per operation the faces call, kept in one place
     """A collection and its encoders. Reads may run concurrently; one ingest runs at a time, and
     every store write (an ingest batch, a delete) takes `write_lock`, so a delete waits for at
     most one batch of a running ingest."""
@@ -44,6 +50,7 @@ class Library:
         self.upload_dir = self.data_dir / "uploads"
         self.originals = Originals(self.data_dir, settings.max_image_pixels)
         self.jobs = UploadJobs(self)  # uploads: started by the server (`jobs.start()`), not by the CLI
+        self.watches = WatchBook(self.data_dir / f"{settings.collection}.watches.sqlite")
 
     # ------------------------------------------------------------------ models and search
 
@@ -90,7 +97,7 @@ class Library:
 
     def facets(self, field: str, where: Sequence[str] = (), limit: int = 20) -> dict:
         """How many images have each value of `field` among those matching `where`, most first."""
-        return self.payload_fields.facets(field, where, limit)
+        return self.payload_fields.facets(field_name(field, self.fields()), where, limit)
 
     def fields(self) -> dict[str, str]:
         """Fields a filter may name, with their types (engine.search.fields)."""
@@ -135,25 +142,13 @@ class Library:
             report = ingest(paths, settings, encoders, self.store, on_error, progress, hooks, metadata)
             with self.write_lock:
                 self.invalidate_caches()
+            report.watch_matches = check_watches(self)  # engine.watches.check: what "matches" means
         return report
 
     def delete(self, image_id: str) -> dict:
-        """Remove an image's point and cancel its pending uploads; files are deleted only when they
-        are uploads in our own folder that nothing else refers to."""
-        with self.write_lock:
-            payload = self.store.retrieve([image_id]).get(image_id)
-            cancelled = self.jobs.cancel(image_id)
-            if payload is None and not cancelled:
-                raise NotFound(f"no image with id {image_id}")
-            if payload is not None:
-                self.store.delete([image_id])
-            uploads = [f.stored for job in cancelled for f in self.jobs.get(job).files if f.id == image_id]
-            candidates = list(dict.fromkeys([*(payload or {}).get("paths", []), *filter(None, uploads)]))
-            removed = self.jobs.release(candidates)
-            self.originals.forget(image_id)
-            self.invalidate_caches()
-        return {"id": image_id, "deleted": payload is not None, "files_removed": removed,
-                "cancelled_uploads": cancelled}  # fmt: skip
+        """Remove an image's point, its pending uploads, watch matches and kept copy
+        (engine.admin.removal); NotFound when there is nothing to remove."""
+        return remove_image(self, image_id)
 
     def invalidate_caches(self) -> None:
         """Forget the searcher and statistics: after a write, or new tuned fusion defaults."""
@@ -176,11 +171,35 @@ class Library:
     def close(self) -> None:
         """Stop the upload runner (an unfinished job runs again at the next start), close the store."""
         self.jobs.stop()
+        self.watches.close()
         with self.write_lock:
             self.store.close()
+
+    # ------------------------------------------------------------------ boards (engine.boards)
+
+    @cached_property
+    def boards(self) -> Boards:
+        """The collection's boards: create, list, info, ads (browsed), add, remove, delete, ids."""
+        return Boards(self.store, self.write_lock, self.payload_fields)
+
+    def like_board(
+        self, name: str, mode: str = "hybrid", k: int = 10, where: Sequence[str] = ()
+    ) -> SearchResponse:
+        """Images like a board's ads, not on it (engine.search.like_board)."""
+        board = self.boards.resolve(name)
+        clauses = self.payload_fields.parse_where(where)
+        return like_board(self.searcher, board, self.boards.ids(board), mode, k, clauses)
 
     def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def trend(self, request) -> dict:
+        """Counts per period of a date-time field for a query or several series (engine.analysis)."""
+        from engine.analysis import trend
+
+        if not self.exists():
+            raise SearchError("the collection is empty: ingest some images first")
+        return trend(self.payload_fields, lambda search: self.search(search, snippets=False), request)

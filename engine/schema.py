@@ -22,10 +22,14 @@ PAYLOAD_FIELDS = (
     "ocr_confidence", "ocr_readers", "ocr_words_by_reader", "ocr_errors", "has_text", "pipeline",
     "ingested_at", "folder", "file_date",
 )  # fmt: skip
-FILTERABLE_FIELDS: dict[str, str] = {
+INGEST_FIELDS: dict[str, str] = {
     "folder": "keyword", "format": "keyword", "width": "integer", "height": "integer", "bytes": "integer",
     "has_text": "bool", "ocr_confidence": "float", "ingested_at": "datetime", "file_date": "datetime",
 }  # fmt: skip
+BOARDS_FIELD = "boards"  # the boards an ad is on (engine.boards), a keyword list
+# Fields analysts set, never ingest (a re-ingest keeps them): absent until an ad joins a board.
+MEMBERSHIP_FIELDS: dict[str, str] = {BOARDS_FIELD: "keywords"}
+FILTERABLE_FIELDS: dict[str, str] = {**INGEST_FIELDS, **MEMBERSHIP_FIELDS}
 HEAVY_FIELDS = ("ocr_words", "ocr_raw_text", "pipeline")
 
 ID_NAMESPACE = uuid.UUID("6f1d3f8e-7c0a-4a8e-9a55-ad5ea4c40001")

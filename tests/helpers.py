@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -67,3 +68,11 @@ def adsearch(*args: str, env_extra: dict | None = None) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )
+
+
+# Debian's chromium for the browser tests (tests/browser/), headless, no network of its own
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip

@@ -37,8 +37,11 @@ def copy_collection(source: Store, target: Store, batch: int = 256, progress: bo
             target.upsert(chunk)
             copied += len(chunk)
             bar.update(len(chunk))
-    # metadata last: a target that says which models built it holds every point
-    target.update_metadata({k: v for k, v in source.metadata().items() if k != "dims"})
+    # metadata last: a target that says which models built it holds every point. The payload indexes
+    # are made in the target (its own record of them says which it has), not copied as a record.
+    meta = source.metadata()
+    target.update_metadata({k: v for k, v in meta.items() if k not in ("dims", "indexes")})
+    target.ensure_indexes(meta.get("indexes") or {})
     target.flush()
     target.optimize()
     return MigrateReport(copied, total, target.count())

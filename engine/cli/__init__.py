@@ -11,7 +11,21 @@ import sys
 import warnings
 from functools import cache
 
-from engine.cli import doctor, evaluate, facets, ingest, migrate, models, ocr, search, stats, tune
+from engine.cli import (
+    board,
+    doctor,
+    evaluate,
+    facets,
+    ingest,
+    migrate,
+    models,
+    ocr,
+    search,
+    stats,
+    trend,
+    tune,
+    watch,
+)
 from engine.cli.common import (
     SETTING_ACTIONS,
     Command,
@@ -34,7 +48,8 @@ __all__ = [
 
 # the built-in commands, in the order `--help` lists them (an added command asks for its place: `after`)
 BUILT_IN = (ingest.COMMAND, search.COMMAND, evaluate.COMMAND, tune.COMMAND, ocr.COMMAND, migrate.COMMAND,
-            facets.COMMAND, doctor.COMMAND, stats.COMMAND, models.COMMAND)  # fmt: skip
+            facets.COMMAND, board.COMMAND, trend.COMMAND, watch.COMMAND, doctor.COMMAND, stats.COMMAND,
+            models.COMMAND)  # fmt: skip
 COMMANDS: dict[str, Command] = {command.name: command for command in BUILT_IN}
 COMMAND_GROUP = "adsearch.commands"
 

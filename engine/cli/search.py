@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from engine.channels import modes
 from engine.cli.common import Command, model_options, ocr_options, open_library, settings_of, store_options
+from engine.cli.exporting import export_format, export_options, wants_export, write_export
 from engine.errors import UsageError
 from engine.search.request import DEFAULT_SORT, MAX_HITS, MAX_OFFSET, SearchRequest
 from engine.terminal import printable
@@ -47,6 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--positive", action="append", default=[], metavar="ID", help="more like this image")
     p.add_argument("--negative", action="append", default=[], metavar="ID", help="unlike this image")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    export_options(p)
     store_options(p)
     model_options(p)
     ocr_options(p)
@@ -83,9 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.search import IMAGE_OFF_NOTE
 
     request = search_request(args)  # every check on the arguments comes before the store and models
+    export = export_format(args) if wants_export(args) else None
     settings = settings_of(args)
     image = query_image(args.image.read_bytes(), settings) if args.image else None
     with open_library(settings, need_collection=True) as library:
+        if export:
+            return export_results(library, request, image, args, export)
         response = library.search(request, image=image)
     if args.json:
         print(json.dumps(response.to_dict(), indent=2))
@@ -105,6 +110,13 @@ def run(args: argparse.Namespace) -> int:
         if hit.snippet:
             print(f"       “{printable(hit.snippet)}”")
     return 0
+
+
+def export_results(library, request: SearchRequest, image, args: argparse.Namespace, format: str) -> int:
+    """Every matching ad (a ranked query: its ranking up to MAX_HITS) written as --format."""
+    from engine.export.rows import parse_fields, results_export
+
+    return write_export(results_export(library, request, parse_fields(args.fields), image), args, format)
 
 
 COMMAND = Command("search", add_parser, run)

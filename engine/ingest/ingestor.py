@@ -6,7 +6,7 @@ Idempotent and resumable: a point's id is the UUID5 of its bytes' sha256 and a p
 whole (all vectors + payload in one upsert), so a crash loses at most the batch in flight and a
 rerun skips every image already stored with the current pipeline.
 
-Every point carries the built-in fields of engine.filters.BUILTIN_FIELDS: `folder` (the file's
+Every point carries the fields of engine.schema.INGEST_FIELDS: `folder` (the file's
 folder relative to the path given, "." for that path itself or for a file given directly) and
 `file_date` (the file's modification time) among them. Per-image metadata (engine.ingest.metadata) is
 written into the payload of new points and set on stored ones without re-OCR or re-encoding, as are

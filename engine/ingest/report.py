@@ -28,6 +28,7 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     metadata_updated: int = 0
     metadata_skipped: list[tuple[str, str]] = field(default_factory=list)
+    watch_matches: dict[str, int] = field(default_factory=dict)  # new matches per watch (engine.watches)
     seconds: float = 0.0
     ocr_seconds: float = 0.0
     encode_seconds: float = 0.0
@@ -50,6 +51,15 @@ class IngestReport:
             f"{self.new_paths}, failed {len(self.failed)} of {self.found} files in {self.seconds:.1f} s "
             f"({self.images_per_second:.2f} images/s; busy: OCR {self.ocr_seconds:.1f} s over workers, "
             f"encoding {self.encode_seconds:.1f} s, upsert {self.upsert_seconds:.1f} s){metadata}"
+            + self._watched()
+        )
+
+    def _watched(self) -> str:
+        matched = {name: n for name, n in self.watch_matches.items() if n}
+        return (
+            "; new watch matches: " + ", ".join(f"{name} {n}" for name, n in matched.items())
+            if matched
+            else ""
         )
 
 

@@ -37,7 +37,7 @@ class PointWriter:
 
     def write(self, batch: list[tuple[Pending, Processed]]) -> None:
         """Upsert a batch as whole points (every vector and the payload in one write)."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")  # watches compare to the ms
         points = []
         for item, processed in batch:
             pid = point_id(item.sha256)

@@ -162,6 +162,12 @@ class Store(ABC):
         head.sort(key=lambda r: r[1].get(order_by), reverse=descending)
         return head[offset : offset + limit]
 
+    def first_by(self, where: Sequence[Clause], order_by: str, descending: bool = False) -> dict | None:
+        """The payload of the first point matching `where` in `order_by` order (an indexed field), or
+        None: one point read, where browse would read every point tied with it."""
+        found = self._ordered(where, order_by, descending, 1)
+        return found[0][1] if found else None
+
     @abstractmethod
     def _ordered(self, where: Sequence[Clause], order_by: str, descending: bool, limit: int) -> list:
         """The first `limit` (id, payload) matching `where` in Qdrant's order of `order_by`."""
@@ -171,12 +177,17 @@ class Store(ABC):
         """Payload indexes for these fields (name -> engine.filters type), created once."""
 
     @abstractmethod
-    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
-        """Every record (with .id, .payload, .vector), fetched `batch` at a time."""
+    def _scroll(
+        self, batch: int, fields: list[str] | None, with_vector: bool, where: Sequence[Clause] = ()
+    ) -> Iterator:
+        """Every record (with .id, .payload, .vector) matching `where`, fetched `batch` at a time."""
 
-    def scroll(self, batch: int = 256, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
-        """Every (id, payload), the payload cut to `fields` when given."""
-        for records in _chunks(self._scroll(batch, fields, with_vector=False), batch):
+    def scroll(
+        self, batch: int = 256, fields: list[str] | None = None, where: Sequence[Clause] = ()
+    ) -> Iterator[tuple[str, dict]]:
+        """Every (id, payload) matching `where` (all: none given), in id order, the payload cut to
+        `fields` when given."""
+        for records in _chunks(self._scroll(batch, fields, with_vector=False, where=where), batch):
             payloads = {str(r.id): dict(r.payload or {}) for r in records}
             if fields is None or set(fields) & set(SIDECAR_FIELDS):
                 self._add_sidecar(payloads, fields)

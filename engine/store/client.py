@@ -86,13 +86,15 @@ class ClientStore(ClientLayout, ClientQueries, Store):
                 self.collection, points_selector=self.models.PointIdsList(points=ids), wait=True
             )
 
-    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool, where=()) -> Iterator:
         if not self._exists():
             return
+        flt = self._filter(where)
         offset = None
         while True:
             records, offset = self.client.scroll(
                 self.collection,
+                scroll_filter=flt,
                 limit=batch,
                 offset=offset,
                 with_payload=fields or True,

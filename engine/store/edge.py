@@ -116,15 +116,16 @@ class EdgeStore(EdgeLayout, EdgeQueries, Store):
             self._require().update(self.qe.UpdateOperation.delete_points(ids))
             self.sidecar.delete(ids)
 
-    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool) -> Iterator:
+    def _scroll(self, batch: int, fields: list[str] | None, with_vector: bool, where=()) -> Iterator:
         if self.shard is None:
             return
         selector = self.qe.PayloadSelector.Include(fields) if fields else True
+        flt = self._filter(where)
         offset = None
         while True:
             records, offset = self.shard.scroll(
                 self.qe.ScrollRequest(
-                    offset=offset, limit=batch, with_payload=selector, with_vector=with_vector
+                    offset=offset, limit=batch, filter=flt, with_payload=selector, with_vector=with_vector
                 )
             )
             yield from records

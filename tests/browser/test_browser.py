@@ -9,7 +9,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,43 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import png_bytes
+from helpers import ARGS, CHROMIUM, png_bytes
 
 from engine.search import SearchRequest
 from engine.store import point_id
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
-    pytest.skip("chromium is not installed (scripts/test.sh installs it as root)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def pw():
-    """One Playwright per module (the sync API allows one at a time), shared by the browsers."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(pw):
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def screenshot(page, name: str) -> None:

@@ -18,6 +18,7 @@ from engine.errors import AdsearchError
 from engine.filters import BUILTIN_FIELDS
 from engine.ingest.ingestor import ingest
 from engine.ingest.metadata import INGEST_PAYLOAD_KEYS, load_metadata
+from engine.schema import INGEST_FIELDS
 from engine.store import EdgeStore, PointData, point_id
 
 SHA_A = "a" * 64
@@ -216,7 +217,9 @@ def test_every_key_ingest_writes_is_reserved(ingested):
     store, _ = ingested
     (payload,) = [p for _, p in store.scroll(batch=1)][:1]
     assert set(payload) <= INGEST_PAYLOAD_KEYS | set(BUILTIN_FIELDS)
-    assert set(BUILTIN_FIELDS) <= set(payload)  # every built-in field is there, folder and file_date too
+    assert set(INGEST_FIELDS) <= set(
+        payload
+    )  # every built-in field ingest writes is there, folder and file_date too
 
 
 # ---------------------------------------------------------------------- ingest
@@ -274,7 +277,7 @@ def test_ingest_writes_metadata_and_built_ins_and_records_the_fields(tmp_path, s
 
     assert datetime.fromisoformat(points["c.png"]["file_date"]) == datetime.fromtimestamp(int(mtime), UTC)
     for payload in points.values():
-        assert set(BUILTIN_FIELDS) <= set(payload)
+        assert set(INGEST_FIELDS) <= set(payload)
     assert "2 metadata rows skipped" in report.summary()
 
 

@@ -3,6 +3,7 @@ declared once beside it, and the OCR knobs declared once (ocr_text's OcrSettings
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from pathlib import Path
@@ -55,6 +56,8 @@ FLAG_VALUES = {
 REQUIRED = {
     "ingest": ["ads/"], "ocr": ["ad.png"], "facets": ["brand"], "migrate": ["--from", "a", "--to", "b"],
     "evaluate": ["--queries", "q.tsv", "--qrels", "q.qrels"],
+    "board create": ["B"], "board show": ["B"], "board add": ["B", "ID"], "board remove": ["B", "ID"],
+    "board delete": ["B"], "board like": ["B"], "watch add": ["W"], "watch show": ["W"], "watch rm": ["W"],
 }  # fmt: skip
 
 
@@ -68,6 +71,15 @@ def no_adsearch_variables(monkeypatch):
 def commands() -> dict[str, object]:
     parser = build_parser()
     return dict(parser._subparsers._group_actions[0].choices)
+
+
+def with_actions() -> dict[str, object]:
+    """Every command, and each action of a command made of actions (`board list`, `watch add`)."""
+    found = {}
+    for name, sub in commands().items():
+        actions = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        found |= {f"{name} {n}": p for a in actions for n, p in a.choices.items()} if actions else {name: sub}
+    return found
 
 
 def test_every_field_has_a_flag_or_is_marked_env_only():
@@ -91,16 +103,16 @@ def test_the_environment_names_are_unchanged_and_http_stays_out_of_the_engine(mo
         Settings().with_overrides(api_key="s3cret")
 
 
-@pytest.mark.parametrize("command", [c for c in commands() if c != "models"])
+@pytest.mark.parametrize("command", [c for c in with_actions() if not c.startswith("models ")])
 def test_every_setting_flag_of_a_command_reaches_its_setting(command):
     """Each flag made from a field's Flag sets that field through settings_of, with no list of names."""
-    sub = commands()[command]
+    sub = with_actions()[command]
     flags = {a.dest: a for a in sub._actions if a in SETTING_ACTIONS}
     assert flags, f"{command} takes no setting flag"
     for field, action in flags.items():
         text, expected = FLAG_VALUES[field]
         option = max(action.option_strings, key=len)
-        argv = [command, *REQUIRED.get(command, []), option, *([] if text is None else [text])]
+        argv = [*command.split(), *REQUIRED.get(command, []), option, *([] if text is None else [text])]
         settings = settings_of(build_parser().parse_args(argv), ServeSettings)
         assert getattr(settings, field) == expected, (argv, getattr(settings, field))
         assert field in settings.model_fields_set  # a flag counts as set: tuned defaults yield to it
