@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from engine.boards import check_name
 from engine.channels import modes
 from engine.cli.common import Command, model_options, open_library, settings_of, store_options
 from engine.errors import UsageError
+from engine.export.board_zip import write_board_zip
 from engine.search.request import MAX_HITS, MAX_OFFSET
 from engine.terminal import printable
 
@@ -38,6 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         a.add_argument("ids", nargs="+", metavar="ID", help="image ids (as search hits show them)")
     a = _action(actions, "delete", "delete a board (its images stay in the collection)")
     a.add_argument("name", help=NAME_HELP)
+    a = _action(actions, "export", "write a board's original images and a manifest.csv into a zip file")
+    a.add_argument("name", help=NAME_HELP)
+    a.add_argument("--zip", type=Path, required=True, metavar="FILE", help="the zip file to write")
     a = _action(actions, "like", "more like this board: images like its ads that are not on it")
     a.add_argument("name", help=NAME_HELP)
     a.add_argument("-k", type=int, default=10, help=f"number of hits (default 10, at most {MAX_HITS})")
@@ -81,6 +86,7 @@ ACTIONS = {
     "remove": lambda lib, a: lib.boards.remove(a.name, a.ids),
     "delete": lambda lib, a: lib.boards.delete(a.name),
     "like": lambda lib, a: lib.like_board(a.name, a.mode, a.k, a.where).to_dict(),
+    "export": lambda lib, a: write_board_zip(lib, lib.boards.resolve(a.name), a.zip),
 }
 
 
@@ -125,6 +131,10 @@ PRINTERS = {
     "remove": _print_change,
     "delete": lambda d: print(f"deleted board {printable(d['deleted'])} ({d['ads']} ads kept, off it)"),
     "like": _print_hits,
+    "export": lambda z: print(
+        f"wrote {printable(z['zip'])}: {z['images']} images and manifest.csv"
+        + (f" ({z['missing']} originals could not be read: see the manifest)" if z["missing"] else "")
+    ),
 }
 
 COMMAND = Command("board", add_parser, run)
