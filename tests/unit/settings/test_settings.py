@@ -57,7 +57,8 @@ REQUIRED = {
     "ingest": ["ads/"], "ocr": ["ad.png"], "facets": ["brand"], "migrate": ["--from", "a", "--to", "b"],
     "evaluate": ["--queries", "q.tsv", "--qrels", "q.qrels"],
     "board create": ["B"], "board show": ["B"], "board add": ["B", "ID"], "board remove": ["B", "ID"],
-    "board delete": ["B"], "board like": ["B"], "watch add": ["W"], "watch show": ["W"], "watch rm": ["W"],
+    "board delete": ["B"], "board like": ["B"], "board export": ["B", "--zip", "b.zip"],
+    "watch add": ["W"], "watch show": ["W"], "watch rm": ["W"],
 }  # fmt: skip
 
 
