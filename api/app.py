@@ -13,11 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.access_log import AccessLog, configure_logging
 from api.guards import AdmissionLimit, CrossSiteGuard, HostGuard, Occupancy
+from api.metrics import AppMetrics
+from api.routes.admin import add_admin_routes
 from api.routes.boards import add_board_routes
 from api.routes.export import add_export_routes
 from api.routes.health import add_health_routes
 from api.routes.images import add_image_routes
+from api.routes.metrics import add_metrics_routes
 from api.routes.search import add_search_routes
 from api.routes.trend import add_trend_routes
 from api.routes.uploads import add_upload_routes
@@ -69,10 +73,15 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
     app.state.library = library
     app.state.occupancy = occupancy = Occupancy(library.settings.max_concurrent_requests)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # Starlette runs the last added outermost: Host first, then cross-site, then the admission limit.
+    # Starlette runs the last added outermost: the access log, Host, cross-site, the admission limit.
     app.add_middleware(AdmissionLimit, limit=occupancy.limit, occupancy=occupancy, max_body=app.max_body_size)
     app.add_middleware(CrossSiteGuard)
     app.add_middleware(HostGuard, allowed=library.settings.served_hosts())
+    # outermost: every request is timed, logged and counted, those the guards refuse included
+    app.state.metrics = metrics = AppMetrics(library, occupancy)
+    app.add_middleware(AccessLog, router=app.router, log_queries=library.settings.log_queries,
+                       on_answer=metrics.observe_request)  # fmt: skip
+    configure_logging(library.settings.log_format)
 
     @app.exception_handler(AdsearchError)
     async def adsearch_error(request: Request, exc: AdsearchError) -> JSONResponse:
@@ -92,10 +101,14 @@ def create_app(library: Library | None = None, settings: Settings | None = None)
     add_upload_routes(app, library)
     add_board_routes(app, library)
     add_watch_routes(app, library)
+    add_metrics_routes(app, library, metrics)
+    add_admin_routes(app, library)
 
+    from api.board_pages import router as board_pages
     from api.pages import router
     from api.watch_pages import router as watch_pages
 
     app.include_router(router)
+    app.include_router(board_pages)
     app.include_router(watch_pages)
     return app

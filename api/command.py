@@ -27,7 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Serve the JSON API (/api, docs at /docs) and the web pages on one port. Binds "
         "127.0.0.1 unless told otherwise; set ADSEARCH_API_KEY to require a key for uploads and deletes.",
     )
-    setting_flags(p, ServeSection)  # --host, --port, --allowed-hosts, --max-concurrent-requests
+    setting_flags(p, ServeSection)  # --host, --port, --allowed-hosts, --max-concurrent-requests, --log-*
     store_options(p)
     model_options(p)
     ocr_options(p)

@@ -12,7 +12,7 @@ from fastapi import Path as PathParam
 from api.settings import ServeSettings
 from engine.errors import SearchError
 from engine.library import Library
-from engine.schema import stored_ocr
+from engine.schema import MAX_NAME_CHARS, SAVED_NAME_RULE, stored_ocr
 from engine.search.request import ID_PATTERN, Mode
 
 __all__ = ["ID_PATTERN", "Mode"]  # the faces take them from here with the other parameter types
@@ -20,6 +20,10 @@ __all__ = ["ID_PATTERN", "Mode"]  # the faces take them from here with the other
 JOB_PATTERN = r"^[0-9a-f]{32}$"
 ImageId = Annotated[str, PathParam(pattern=ID_PATTERN, description="image id (UUID)")]
 JobId = Annotated[str, PathParam(pattern=JOB_PATTERN, description="upload job id")]
+# A board's or a watch's name: checked by the engine (a bad one is a 422 with engine.schema's rule); the
+# length cap leaves room over the limit so a name a little too long gets that reason too.
+NAME_CAP = 4 * MAX_NAME_CHARS
+SavedName = Annotated[str, PathParam(max_length=NAME_CAP, description=SAVED_NAME_RULE)]
 
 
 def get_library(request: Request) -> Library:

@@ -125,12 +125,13 @@ def cross_site_reason(headers: dict[str, str]) -> str | None:
 class Occupancy:
     """What the server is doing, as /health reports it: requests computing (`active`, at most
     `limit`), small bodies arriving (`receiving`), large bodies arriving (`uploading`, at most
-    `limit`)."""
+    `limit`); and, for /metrics, the requests answered 503 because of them since start (`shed`)."""
 
     limit: int
     active: int = 0
     receiving: int = 0
     uploading: int = 0
+    shed: int = 0
 
     @property
     def saturated(self) -> bool:
@@ -214,8 +215,8 @@ def _content_length(headers: dict[str, str]) -> int | None:
 class AdmissionLimit:
     """At most `limit` requests in progress; the next one gets 503 with Retry-After at once instead
     of waiting in a queue that would make every answer late. Cheap answers are never refused: paths
-    under `exempt` (health, static files, job status) and image files and thumbnails, which a results
-    page loads by the dozen.
+    under `exempt` (health, static files, job status, metrics) and image files and thumbnails, which
+    a results page loads by the dozen.
 
     A request takes its slot only once its body has arrived (see BODY_TIMEOUT, MIN_BODY_RATE,
     SMALL_BODY): clients that send a body slowly, or never finish it, hold no slot and get 408 after
@@ -225,7 +226,7 @@ class AdmissionLimit:
         self,
         app,
         limit: int,
-        exempt: tuple[str, ...] = ("/health", "/static/", "/api/jobs", "/jobs/"),
+        exempt: tuple[str, ...] = ("/health", "/static/", "/api/jobs", "/jobs/", "/metrics"),
         exempt_endings: tuple[str, ...] = ("/thumbnail", "/file"),
         occupancy: Occupancy | None = None,
         max_body: int | None = None,
@@ -254,6 +255,7 @@ class AdmissionLimit:
         return not path.startswith(self.exempt) and not path.endswith(self.exempt_endings)
 
     async def _busy(self, send) -> None:
+        self.occupancy.shed += 1
         detail = f"server busy: {self.occupancy.active} requests in progress; retry in a second"
         await _refuse(send, 503, detail, {"retry-after": "1"})
 
@@ -300,6 +302,7 @@ class AdmissionLimit:
             while True:
                 if not large and max(spool.size, length or 0) > SMALL_BODY:
                     if occupancy.uploading >= occupancy.limit:
+                        occupancy.shed += 1
                         detail = f"server busy: {occupancy.uploading} uploads arriving; retry in a second"
                         await _refuse(send, 503, detail, {"retry-after": "1", "connection": "close"})
                         return None

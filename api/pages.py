@@ -9,6 +9,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from pydantic import ValidationError
@@ -29,12 +30,12 @@ from api.deps import (
 from engine.channels import all_channels, text_modes
 from engine.errors import AdsearchError, NotFound
 from engine.export import format_names
-from engine.filters import BUILTIN_FIELDS
+from engine.filters import BUILTIN_FIELDS, FIELD_ALIASES
 from engine.media.originals import query_image
+from engine.schema import MEMBERSHIP_FIELDS
 from engine.search import SearchResponse, term_matches
 from engine.search.request import MAX_CLAUSES, MAX_EXAMPLES, SearchRequest, limits_of
 
-router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 READER_LABELS = {"tesseract": "Tesseract", "ppocr": "PP-OCR"}
@@ -99,6 +100,42 @@ templates.env.globals["export_formats"] = format_names()  # the Download menu (_
 
 def render(request: Request, name: str, status_code: int = 200, **context):
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def key_needed(request: Request) -> bool:
+    """Whether the page's write forms must carry the API key (one is configured)."""
+    return bool(request.app.state.library.settings.api_key)
+
+
+def saved_boards(request: Request) -> list[str]:
+    """The names of the collection's boards, for the "Save to board" forms (none before any ingest)."""
+    try:
+        return sorted(request.app.state.library.boards.definitions(), key=str.casefold)
+    except AdsearchError:
+        return []
+
+
+templates.env.globals["key_needed"] = key_needed
+templates.env.globals["saved_boards"] = saved_boards
+
+
+class PageRoute(APIRoute):
+    """A page's route: what the engine cannot find (NotFound) is the error page with a 404, where the
+    JSON routes answer {"detail": ...}."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request):
+            try:
+                return await handler(request)
+            except NotFound as exc:
+                return render(request, "error.html", message=str(exc), status_code=404)
+
+        return page_handler
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 class SearchView:
@@ -206,10 +243,12 @@ def clause(field: str, value: object) -> str:
 
 
 def facet_fields(lib) -> list[str]:
-    """format, folder, then the keyword / keywords metadata fields, at most MAX_FACET_FIELDS."""
-    fields = lib.fields().items()
-    extra = [f for f, kind in fields if kind in ("keyword", "keywords") and f not in BUILTIN_FIELDS]
-    return [*FACET_FIELDS, *sorted(extra)][:MAX_FACET_FIELDS]
+    """format, folder, the boards (as `board`, once there are some), then the keyword / keywords
+    metadata fields, at most MAX_FACET_FIELDS."""
+    fields = lib.fields()
+    kept = [alias for alias, field in FIELD_ALIASES.items() if field in MEMBERSHIP_FIELDS and field in fields]
+    extra = [f for f, kind in fields.items() if kind in ("keyword", "keywords") and f not in BUILTIN_FIELDS]
+    return [*FACET_FIELDS, *kept, *sorted(extra)][:MAX_FACET_FIELDS]
 
 
 def facet_counts(lib, where: list[str]) -> list[dict]:
@@ -223,7 +262,7 @@ def facet_counts(lib, where: list[str]) -> list[dict]:
         except AdsearchError:
             return []  # a bad filter: the page's error says why
         if facet["values"]:
-            facets.append(facet)
+            facets.append({**facet, "field": field})  # as asked: `board`, not the field it stands for
     return facets
 
 
@@ -302,10 +341,7 @@ async def search_by_image(
 
 @router.get("/images/{image_id}")
 def image_page(request: Request, lib: LibraryDep, image_id: ImageId):
-    try:
-        payload = lib.get(image_id)
-    except NotFound as exc:
-        return render(request, "error.html", message=str(exc), status_code=404)
+    payload = lib.get(image_id)
     similar, similar_error = None, None
     try:
         similar = lib.similar(image_id, k=8)
@@ -358,11 +394,7 @@ async def upload_form(
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, lib: LibraryDep, job_id: JobId):
-    try:
-        job = lib.jobs.get(job_id)
-    except NotFound as exc:
-        return render(request, "error.html", message=str(exc), status_code=404)
-    return render_upload(request, lib, job=job_json(job))
+    return render_upload(request, lib, job=job_json(lib.jobs.get(job_id)))
 
 
 @router.get("/stats")

@@ -4,7 +4,8 @@ Settings with it. The engine knows nothing of them."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
@@ -23,6 +24,20 @@ ALLOWED_HOSTS_HELP = (
 CONCURRENCY_HELP = (
     "requests worked on at once (default twice the cores, at least 4); the excess gets 503 with "
     "Retry-After at once"
+)
+
+LOG_FORMAT_HELP = (
+    "access and job log lines on stderr: text (readable, key=value) or json (JSON Lines) "
+    "(env ADSEARCH_LOG_FORMAT)"
+)
+LOG_QUERIES_HELP = (
+    "put each request's query text (the q parameter) in its access log line; off by default: queries "
+    "may be personal (env ADSEARCH_LOG_QUERIES)"
+)
+
+BACKUP_DIR_HELP = (
+    "folder (or fsspec URL) where POST /api/admin/backup writes its backups, one folder each "
+    "(default <db>/backups; env ADSEARCH_BACKUP_DIR)"
 )
 
 
@@ -56,6 +71,17 @@ class ServeSection(Section):
         le=10_000,
         description="requests the server works on at once (searches, pages, uploads; default twice the "
         "cores, at least 4); more get 503 with Retry-After at once instead of queueing",
+    )
+
+    log_format: Annotated[Literal["text", "json"], Flag(LOG_FORMAT_HELP)] = Field(
+        "text", description="access and job log lines (stderr): text (key=value) or json (JSON Lines)"
+    )
+    log_queries: Annotated[bool, Flag(LOG_QUERIES_HELP)] = Field(
+        False, description="log the query text (q) of each request; never the API key or other parameters"
+    )
+
+    backup_dir: Annotated[Path | None, Flag(BACKUP_DIR_HELP)] = Field(
+        None, description="where POST /api/admin/backup writes (default <db>/backups); a folder or fsspec URL"
     )
 
     @field_validator("allowed_hosts", mode="before")

@@ -6,14 +6,13 @@ from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Request
 
-from api.deps import LibraryDep
-from api.pages import render
-from api.routes.watches import WatchName, watch_json
-from engine.errors import NotFound
+from api.deps import LibraryDep, SavedName
+from api.pages import PageRoute, render
+from api.routes.watches import watch_json
 from engine.watches.check import MATCHING
 from engine.watches.feed import describe
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 PAGE_MATCHES = 60
 
 
@@ -26,12 +25,9 @@ def watches_page(request: Request, lib: LibraryDep):
 
 
 @router.get("/watches/{name}")
-def watch_page(request: Request, lib: LibraryDep, name: WatchName):
+def watch_page(request: Request, lib: LibraryDep, name: SavedName):
     """One watch's matches, newest first, as a grid (viewing them marks them seen)."""
-    try:
-        watch = lib.watches.get(name)
-    except NotFound as exc:
-        return render(request, "error.html", message=str(exc), status_code=404)
+    watch = lib.watches.get(name)
     matches = lib.watches.matches(name, PAGE_MATCHES, mark_seen=True)
     payloads = lib.store.retrieve([m["id"] for m in matches])
     for match in matches:

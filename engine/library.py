@@ -22,6 +22,7 @@ from engine.ingest.ingestor import IngestHooks, IngestReport, ingest
 from engine.ingest.metadata import MetadataTable
 from engine.jobs import UploadJobs
 from engine.media.originals import Originals
+from engine.observers import Observers
 from engine.search import Searcher, SearchRequest, SearchResponse
 from engine.search.answer import answer
 from engine.search.fields import CollectionFields
@@ -51,6 +52,8 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
         self.originals = Originals(self.data_dir, settings.max_image_pixels)
         self.jobs = UploadJobs(self)  # uploads: started by the server (`jobs.start()`), not by the CLI
         self.watches = WatchBook(self.data_dir / f"{settings.collection}.watches.sqlite")
+        # called with each answered search's `timings_ms` (search, similar, like_board): the server's metrics
+        self.search_observers = Observers()
 
     # ------------------------------------------------------------------ models and search
 
@@ -87,13 +90,19 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
         if not self.exists():
             request.channel_weights()  # a bad weight is the first thing to say
             raise SearchError("the collection is empty: ingest some images first")
-        return answer(self.searcher, self.payload_fields, request, image, snippets)
+        return self._observed(answer(self.searcher, self.payload_fields, request, image, snippets))
 
     def similar(
         self, image_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[str] = ()
     ) -> SearchResponse:
         """Images like a stored one (among those matching `where`)."""
-        return self.searcher.similar(image_id, mode=mode, k=k, where=self.payload_fields.parse_where(where))
+        where_clauses = self.payload_fields.parse_where(where)
+        return self._observed(self.searcher.similar(image_id, mode=mode, k=k, where=where_clauses))
+
+    def _observed(self, response: SearchResponse) -> SearchResponse:
+        """`response`, once `search_observers` have seen its stage timings."""
+        self.search_observers(response.timings_ms)
+        return response
 
     def facets(self, field: str, where: Sequence[str] = (), limit: int = 20) -> dict:
         """How many images have each value of `field` among those matching `where`, most first."""
@@ -188,7 +197,7 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
         """Images like a board's ads, not on it (engine.search.like_board)."""
         board = self.boards.resolve(name)
         clauses = self.payload_fields.parse_where(where)
-        return like_board(self.searcher, board, self.boards.ids(board), mode, k, clauses)
+        return self._observed(like_board(self.searcher, board, self.boards.ids(board), mode, k, clauses))
 
     def __enter__(self) -> Library:
         return self

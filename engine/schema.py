@@ -3,6 +3,8 @@ point ids, sparse vectors and the OCR a payload keeps. No imports from the rest 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -26,6 +28,26 @@ INGEST_FIELDS: dict[str, str] = {
     "folder": "keyword", "format": "keyword", "width": "integer", "height": "integer", "bytes": "integer",
     "has_text": "bool", "ocr_confidence": "float", "ingested_at": "datetime", "file_date": "datetime",
 }  # fmt: skip
+# What a user names the things they save (boards, watches): letters of any script, digits, space, _, .
+# and -, starting with a letter or digit (never read as an option or a list), no double or trailing
+# space; filters, facets and URLs read such names back unchanged. Compared without regard to case.
+MAX_NAME_CHARS = 64
+SAVED_NAME = re.compile(r"^[^\W_](?:[\w.-]| (?! )){0,63}(?<! )$")
+SAVED_NAME_RULE = (
+    f"1 to {MAX_NAME_CHARS} letters, digits, spaces, '_', '.' or '-', starting with a letter or digit "
+    "(no double or trailing spaces)"
+)
+
+
+def saved_name(name: object) -> str | None:
+    """`name` as it is kept (surrounding spaces dropped, one Unicode spelling), or None when it breaks
+    SAVED_NAME_RULE."""
+    if not isinstance(name, str):
+        return None
+    name = unicodedata.normalize("NFC", name.strip())  # one spelling of é, whatever the keyboard sent
+    return name if len(name) <= MAX_NAME_CHARS and SAVED_NAME.match(name) else None
+
+
 BOARDS_FIELD = "boards"  # the boards an ad is on (engine.boards), a keyword list
 # Fields analysts set, never ingest (a re-ingest keeps them): absent until an ad joins a board.
 MEMBERSHIP_FIELDS: dict[str, str] = {BOARDS_FIELD: "keywords"}

@@ -76,3 +76,21 @@ ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+
+
+def copy_of_sample(ingested, folder, file_date=None):
+    """`folder` holding a closed copy of the ingested sample (no OCR, no encoding) with the payload
+    indexes an ingest makes (a copy's metadata lists the source's indexes, so the copy is told it has
+    none first); `file_date(n)`, when given, dates the n-th ad (ISO text) for the trend tests."""
+    from engine.admin.migrate import copy_collection
+    from engine.filters import BUILTIN_FIELDS
+    from engine.store import EdgeStore
+
+    with EdgeStore(folder, "ads") as store:
+        copy_collection(ingested[0], store, progress=False)
+        store.update_metadata({"indexes": {}})
+        store.ensure_indexes({k: v for k, v in BUILTIN_FIELDS.items() if k != "has_text"})
+        if file_date is not None:
+            for number, (pid, _) in enumerate(list(store.scroll(fields=["sha256"]))):
+                store.set_payload(pid, {"file_date": file_date(number)})
+    return folder

@@ -6,17 +6,15 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request, Response
-from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import LibraryDep, require_key
+from api.deps import NAME_CAP, LibraryDep, SavedName, require_key
 from engine.library import Library
+from engine.schema import SAVED_NAME_RULE
 from engine.search.request import ClauseText, Mode, limits_of
 from engine.watches import DEFAULT_TOP, MAX_TOP, Watch, is_exact
-from engine.watches.book import NAME
 from engine.watches.feed import atom_feed
 
-WatchName = Annotated[str, PathParam(pattern=NAME.pattern, description="the watch's name")]
 FEED_ENTRIES = 100
 
 
@@ -25,7 +23,7 @@ class WatchBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME.pattern)
+    name: str = Field(max_length=NAME_CAP, description=SAVED_NAME_RULE)
     q: str = Field("", **limits_of("q"))
     where: list[ClauseText] = Field(default_factory=list, **limits_of("where"))
     mode: Mode = "hybrid"
@@ -58,20 +56,20 @@ def add_watch_routes(app: FastAPI, library: Library) -> None:
 
     @app.get("/api/watches/{name}")
     def show_watch(
-        lib: LibraryDep, name: WatchName, limit: Annotated[int, Query(ge=1, le=500)] = 100
+        lib: LibraryDep, name: SavedName, limit: Annotated[int, Query(ge=1, le=500)] = 100
     ) -> dict:
         """One watch and its matches, newest first (reading them marks them seen)."""
         watch = lib.watches.get(name)
         return {**watch_json(watch), "matches": lib.watches.matches(name, limit, mark_seen=True)}
 
     @app.delete("/api/watches/{name}", dependencies=[Depends(require_key)])
-    def delete_watch(lib: LibraryDep, name: WatchName) -> dict:
+    def delete_watch(lib: LibraryDep, name: SavedName) -> dict:
         """Delete a watch and its matches (the ads stay)."""
         lib.watches.remove(name)
         return {"name": name, "deleted": True}
 
     @app.get("/watches/{name}/feed.atom", response_class=Response)
-    def watch_feed(lib: LibraryDep, name: WatchName, request: Request) -> Response:
+    def watch_feed(lib: LibraryDep, name: SavedName, request: Request) -> Response:
         """The watch's matches as an Atom feed (RFC 4287) for any feed reader."""
         watch = lib.watches.get(name)
         matches = lib.watches.matches(name, FEED_ENTRIES)

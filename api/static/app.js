@@ -22,3 +22,16 @@ const syncDiverse = () => {
 };
 document.addEventListener("htmx:historyRestore", syncDiverse);
 window.addEventListener("popstate", () => setTimeout(syncDiverse));
+// Write forms (save to board, remove, create) ask for the API key when one is configured: the key typed
+// once is kept for this tab (sessionStorage, never a cookie) and filled into the other such fields.
+const KEY_SLOT = "adsearch-api-key";
+document.addEventListener("submit", (event) => {
+  const field = event.target.querySelector?.("input[name=api_key]");
+  if (field && field.value) sessionStorage.setItem(KEY_SLOT, field.value);
+}, true);
+const fillKeys = (root) => {
+  const key = sessionStorage.getItem(KEY_SLOT);
+  if (key) for (const field of root.querySelectorAll("input[name=api_key]")) if (!field.value) field.value = key;
+};
+document.addEventListener("DOMContentLoaded", () => fillKeys(document));
+document.addEventListener("htmx:load", (event) => fillKeys(event.detail.elt));

@@ -12,6 +12,7 @@ from itertools import islice
 
 from engine.errors import StoreError
 from engine.store import Store
+from engine.store.format import record_format
 
 
 @dataclass
@@ -41,6 +42,7 @@ def copy_collection(source: Store, target: Store, batch: int = 256, progress: bo
     # are made in the target (its own record of them says which it has), not copied as a record.
     meta = source.metadata()
     target.update_metadata({k: v for k, v in meta.items() if k not in ("dims", "indexes")})
+    record_format(target)  # the points were written by this release, whatever wrote the source
     target.ensure_indexes(meta.get("indexes") or {})
     target.flush()
     target.optimize()

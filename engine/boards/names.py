@@ -3,23 +3,13 @@ engine share these limits), and the error a board operation raises when asked so
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from engine.errors import SearchError
+from engine.schema import MAX_NAME_CHARS, SAVED_NAME_RULE, saved_name
 
-MAX_NAME_CHARS = 64
 MAX_DESCRIPTION_CHARS = 500
 MAX_BOARDS = 500  # definitions live in the collection metadata: kept small
 MAX_BOARD_ADS = 10_000  # members of one board (listed whole for its order and its export)
 MAX_IDS_PER_CALL = 1000  # ids one add or remove may name
-# letters (any script), digits, space, _ and -; starting with a letter or digit (never read as an
-# option or a list), no double or trailing space; filters and facets read such names back unchanged
-NAME = re.compile(r"^[^\W_](?:[\w-]| (?! )){0,63}(?<! )$")
-NAME_RULE = (
-    f"1 to {MAX_NAME_CHARS} letters, digits, spaces, _ or -, starting with a letter or digit "
-    "(no double or trailing spaces)"
-)
 
 
 class BoardError(SearchError):
@@ -27,14 +17,13 @@ class BoardError(SearchError):
 
 
 def check_name(name: object) -> str:
-    """A board name as given (surrounding spaces dropped), or BoardError saying what a name may be."""
-    if not isinstance(name, str):
-        raise BoardError(f"a board name is text: {NAME_RULE}")
-    name = unicodedata.normalize("NFC", name.strip())  # one spelling of é, whatever the keyboard sent
-    if len(name) > MAX_NAME_CHARS or not NAME.match(name):
-        shown = name if len(name) <= MAX_NAME_CHARS else name[:MAX_NAME_CHARS] + "..."
-        raise BoardError(f"bad board name {shown!r}: {NAME_RULE}")
-    return name
+    """A board name as kept (engine.schema.saved_name), or BoardError saying what a name may be."""
+    kept = saved_name(name)
+    if kept is None:
+        shown = str(name).strip()
+        shown = shown if len(shown) <= MAX_NAME_CHARS else shown[:MAX_NAME_CHARS] + "..."
+        raise BoardError(f"bad board name {shown!r}: {SAVED_NAME_RULE}")
+    return kept
 
 
 def check_description(text: object) -> str:

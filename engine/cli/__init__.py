@@ -12,6 +12,7 @@ import warnings
 from functools import cache
 
 from engine.cli import (
+    backup,
     board,
     doctor,
     evaluate,
@@ -20,6 +21,7 @@ from engine.cli import (
     migrate,
     models,
     ocr,
+    restore,
     search,
     stats,
     trend,
@@ -48,8 +50,8 @@ __all__ = [
 
 # the built-in commands, in the order `--help` lists them (an added command asks for its place: `after`)
 BUILT_IN = (ingest.COMMAND, search.COMMAND, evaluate.COMMAND, tune.COMMAND, ocr.COMMAND, migrate.COMMAND,
-            facets.COMMAND, board.COMMAND, trend.COMMAND, watch.COMMAND, doctor.COMMAND, stats.COMMAND,
-            models.COMMAND)  # fmt: skip
+            facets.COMMAND, board.COMMAND, trend.COMMAND, watch.COMMAND, backup.COMMAND, restore.COMMAND,
+            doctor.COMMAND, stats.COMMAND, models.COMMAND)  # fmt: skip
 COMMANDS: dict[str, Command] = {command.name: command for command in BUILT_IN}
 COMMAND_GROUP = "adsearch.commands"
 

@@ -1,4 +1,5 @@
-"""`adsearch board create | list | show | add | remove | delete | like`: boards (swipe files) of ads."""
+"""`adsearch board create | list | show | add | remove | delete | like | export`: boards (swipe files)
+of ads."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 from engine.boards import check_name
 from engine.channels import modes
 from engine.cli.common import Command, model_options, open_library, settings_of, store_options
+from engine.cli.exporting import export_format, export_options, wants_export, write_export
 from engine.errors import UsageError
+from engine.export import format_names
 from engine.export.board_zip import write_board_zip
+from engine.export.rows import board_export, parse_fields
 from engine.search.request import MAX_HITS, MAX_OFFSET
 from engine.terminal import printable
 
@@ -40,9 +44,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         a.add_argument("ids", nargs="+", metavar="ID", help="image ids (as search hits show them)")
     a = _action(actions, "delete", "delete a board (its images stay in the collection)")
     a.add_argument("name", help=NAME_HELP)
-    a = _action(actions, "export", "write a board's original images and a manifest.csv into a zip file")
+    words = "write a board's original images and a manifest.csv into a zip file (--zip), or its ads"
+    a = _action(actions, "export", f"{words} as a table (--format: id, added_order, paths, ocr_text, fields)")
     a.add_argument("name", help=NAME_HELP)
-    a.add_argument("--zip", type=Path, required=True, metavar="FILE", help="the zip file to write")
+    a.add_argument("--zip", type=Path, metavar="FILE", help="the zip file to write (or give --format)")
+    export_options(a)
     a = _action(actions, "like", "more like this board: images like its ads that are not on it")
     a.add_argument("name", help=NAME_HELP)
     a.add_argument("-k", type=int, default=10, help=f"number of hits (default 10, at most {MAX_HITS})")
@@ -67,15 +73,32 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--offset must be between 0 and {MAX_OFFSET}, not {args.offset}")
     if hasattr(args, "name"):
         check_name(args.name)  # a bad name is said before the store opens
+    table = _table_format(args) if args.board_action == "export" else None
     settings = settings_of(args)
     loads_models = args.board_action == "like"
     with open_library(settings, need_collection=True, load_models=loads_models) as library:
+        if table:
+            return write_export(board_export(library, args.name, parse_fields(args.fields)), args, table)
         answer = ACTIONS[args.board_action](library, args)
     if args.json:
         print(json.dumps(answer, indent=2))
     else:
         PRINTERS[args.board_action](answer)
     return 0
+
+
+def _table_format(args: argparse.Namespace) -> str | None:
+    """`board export`: the format of a table export (--format/--out), or None for --zip; UsageError
+    unless exactly one of the two is asked for."""
+    table = wants_export(args)
+    if args.zip is not None and table:
+        raise UsageError("give either --zip FILE (the original images) or --format/--out (a table), not both")
+    if args.zip is None and not table:
+        names = "|".join(format_names())
+        raise UsageError(f"give --zip FILE (the original images) or --format {names} (a table of the ads)")
+    if args.fields is not None and not table:
+        raise UsageError("--fields chooses the columns of a table (--format), not of --zip")
+    return export_format(args) if table else None
 
 
 ACTIONS = {

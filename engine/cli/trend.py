@@ -7,6 +7,7 @@ import json
 
 from engine.analysis import DEFAULT_TOP, MAX_BUCKETS, MAX_SERIES, PERIODS, TrendRequest
 from engine.cli.common import Command, model_options, open_library, settings_of, store_options
+from engine.cli.exporting import export_format, export_options, wants_export, write_export
 from engine.terminal import printable
 
 SERIES_HELP = (
@@ -37,6 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", metavar="DATE", help="first period: the one holding DATE")
     p.add_argument("--to", dest="end", metavar="DATE", help="last period: the one holding DATE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    export_options(p, fields=False)
     store_options(p)
     model_options(p)
     return p
@@ -47,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
         q=args.query, where=tuple(args.where), by=args.by, field=args.field, series=tuple(args.series),
         top=args.top, start=args.start, end=args.end,
     )  # fmt: skip
+    export = export_format(args) if wants_export(args) else None  # checked before the store opens
     with open_library(settings_of(args), need_collection=True, load_models=False) as library:
+        if export:
+            from engine.export.trend_rows import trend_export
+
+            return write_export(trend_export(library, request), args, export)
         answer = library.trend(request)
     if args.json:
         print(json.dumps(answer, indent=2))

@@ -1,7 +1,8 @@
 """The library's own tables as export rows: a search (every ranked hit up to MAX_HITS), a browse
-(every matching image, streamed through the store's filtered scroll) and facet counts. Each is an
-`Export`: its columns (with kinds, so parquet has a fixed schema) and its rows, produced lazily;
-every check (fields, filters, the query) runs when the Export is made, before the first row."""
+(every matching image, streamed through the store's filtered scroll), a board's ads and facet counts
+(trend tables: trend_rows.py). Each is an `Export`: its columns (with kinds, so parquet has a fixed
+schema) and its rows, produced lazily; every check (fields, filters, the query, the board) runs when
+the Export is made, before the first row."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from engine.boards import ORDER_FIELD
 from engine.channels import fused_names
 from engine.export.base import Column, ExportError
 from engine.filters import split_query
@@ -29,6 +31,7 @@ EXTRA_FIELDS = {"sha256": "keyword"}
 MAX_FIELDS = 100  # fields one export may ask for
 BATCH = 256  # points read from the store per call
 RANK_PREFIX = "rank_"  # rank_image, rank_text, ...: a hit's rank in each channel (empty: not found)
+ADDED_ORDER = "added_order"  # a board export's column: the ad's addition number on the board
 
 
 @dataclass
@@ -119,6 +122,33 @@ def _browse_rows(library: Library, clauses: list, fields: dict[str, str]) -> Ite
     wanted = ["paths", "ocr_text", *fields]
     for pid, payload in library.store.scroll(batch=BATCH, fields=wanted, where=clauses):
         yield {"id": pid, **{f: payload.get(f) for f in wanted}}
+
+
+def board_export(library: Library, name: str, fields: Sequence[str] | None = None) -> Export:
+    """Every ad on the board `name` (case does not count) as an export: id, added_order, paths,
+    ocr_text and the payload `fields` (as a browse: every scalar field by default). Streamed through
+    the store's filtered scroll with the board's filter, so in id order; `added_order` is the ad's
+    addition number on the board (0 for the first ad put on it; numbers of ads taken off leave
+    gaps): sorted by it, the rows are in the order `board export --zip` and `library.boards.ids`
+    give. NotFound for an unknown board, BoardError for a bad name, ExportError for a bad field:
+    all raised here, before the first row."""
+    board = library.boards.resolve(name)
+    fixed = [Column("id", "string"), Column(ADDED_ORDER, "integer"), Column("paths", "strings"),
+             Column("ocr_text", "string")]  # fmt: skip
+    chosen = export_fields(library, fields, [c.name for c in fixed])
+    # the board name stays out of `what`: it may hold any letter, and `what` is also an HTTP header
+    return Export(_columns(fixed, chosen), _board_rows(library, board, chosen), "every ad on the board")
+
+
+def _board_rows(library: Library, board: str, fields: dict[str, str]) -> Iterator[dict]:
+    """The board's ads with their addition number on it, streamed from the store's filtered scroll."""
+    wanted = ["paths", "ocr_text", *fields]
+    clauses = library.boards.clauses(board)
+    for pid, payload in library.store.scroll(batch=BATCH, fields=[*wanted, ORDER_FIELD], where=clauses):
+        order = payload.get(ORDER_FIELD)
+        number = order.get(board) if isinstance(order, dict) else None
+        added = number if isinstance(number, int) and not isinstance(number, bool) else None
+        yield {"id": pid, ADDED_ORDER: added, **{f: payload.get(f) for f in wanted}}
 
 
 def facets_export(library: Library, field: str, where: Sequence[str] = (), limit: int = 20) -> Export:

@@ -36,6 +36,7 @@ from engine.models.encoders import Encoders
 from engine.schema import IMAGE_CHANNEL
 from engine.settings import Settings
 from engine.store import Store
+from engine.store.format import FORMAT_KEY, STORE_FORMAT
 
 __all__ = ["IngestHooks", "IngestReport", "Ingestor", "ingest"]  # what the library, jobs and tests import
 
@@ -76,6 +77,7 @@ def record_collection(store: Store, facts: ModelFacts, fields: dict[str, str]) -
             "models": facts.models,
             "pipeline": facts.pipeline,
             "fields": fields,
+            FORMAT_KEY: STORE_FORMAT,  # written by this release (engine.store.format)
         }
     )
     ensure_indexes = getattr(store, "ensure_indexes", None)

@@ -86,6 +86,8 @@ class JobKind(ABC):
         return 0
 
     @abstractmethod
-    def run(self, job: Job, queue: QueueView, progress: Progress) -> None:
+    def run(self, job: Job, queue: QueueView, progress: Progress) -> dict[str, int] | None:
         """Do the job, reporting `progress(done, total)`; change the job's fields with `queue.lock`
-        held. An exception interrupts the job: it runs again at the next start."""
+        held. An exception interrupts the job: it runs again at the next start. May return what
+        this run did as counts (uploads: files ingested, unchanged, failed, cancelled), for the
+        job's log line and the queue's `finished` observers."""

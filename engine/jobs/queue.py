@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,12 @@ from engine.errors import NotFound
 from engine.jobs.base import UNFINISHED, Job, now
 from engine.jobs.journal import Journal
 from engine.jobs.registry import job_kind, kind_names, load_job
+from engine.observers import Observers
 
 log = logging.getLogger(__name__)
+# one structured line as each job starts and ends (extra fields: event, job_id, kind, status, ...),
+# rendered by whoever configures the "adsearch" loggers (the server: api/access_log.py)
+jobs_log = logging.getLogger("adsearch.jobs")
 
 KEEP_FINISHED = 200  # finished jobs kept in the journal (older ones are pruned at start)
 
@@ -35,6 +40,7 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._recovered = False
+        self.finished = Observers()  # called (job, what the run did or {}, seconds) as a run ends
 
     @property
     def lock(self) -> threading.Condition:
@@ -131,6 +137,7 @@ class JobQueue:
                 if self._stopping:
                     return
                 job = self._jobs[self._queue[0]]
+            started = time.perf_counter()
             try:
                 self._run(job)
             except Exception as exc:  # noqa: BLE001 (the runner must outlive one bad job)
@@ -143,6 +150,7 @@ class JobQueue:
                     self._queue.popleft()
                     self._journal.write(job)
                     self._lock.notify_all()
+                self._ended(job, {}, time.perf_counter() - started)
                 continue
             with self._lock:
                 self._queue.popleft()
@@ -154,12 +162,28 @@ class JobQueue:
             already = kind.begin(job, self)
             job.status, job.started_at, job.error, job.done = "running", now(), None, already
             self._journal.write(job)
+        jobs_log.info("job %s started", job.id, extra={
+            "event": "job", "job_id": job.id, "kind": job.kind, "status": "running", "done": job.done,
+            "total": job.total,
+        })  # fmt: skip
+        started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
             job.total, job.done = total, done
 
-        kind.run(job, self, progress)
+        outcome = kind.run(job, self, progress) or {}
         with self._lock:
             job.status, job.finished_at, job.done = "done", now(), job.total
             self._journal.write(job)
             self._lock.notify_all()
+        self._ended(job, outcome, time.perf_counter() - started)
+
+    def _ended(self, job: Job, outcome: dict[str, int], seconds: float) -> None:
+        """Log the job's end (done or interrupted) in one line and tell the `finished` observers."""
+        fields = {"event": "job", "job_id": job.id, "kind": job.kind, "status": job.status,
+                  "duration_ms": round(seconds * 1000, 1), "total": job.total, **outcome}  # fmt: skip
+        if job.error:
+            fields["error"] = job.error
+        jobs_log.log(logging.INFO if job.status == "done" else logging.ERROR, "job %s %s", job.id, job.status,
+                     extra=fields)  # fmt: skip
+        self.finished(job, outcome, seconds)

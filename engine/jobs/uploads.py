@@ -110,7 +110,7 @@ class UploadKind(JobKind):
             job.stored_before = sorted(queue.host.store.retrieve([f.id for f in pending]))
         return len(job.files) - len(pending)
 
-    def run(self, job: UploadJob, queue: UploadJobs, progress: Progress) -> None:
+    def run(self, job: UploadJob, queue: UploadJobs, progress: Progress) -> dict[str, int]:
         with queue.lock:
             pending = [f for f in job.files if f.status == "pending"]
         already, paths = len(job.files) - len(pending), list(dict.fromkeys(f.stored for f in pending))
@@ -134,6 +134,7 @@ class UploadKind(JobKind):
                 seen.add(entry.id)
             ended_in_no_image = [f.stored for f in job.files if f.status in ("failed", "cancelled")]
             queue.release([path for path in ended_in_no_image if path])
+            return {state: sum(f.status == state for f in pending) for state in FILE_STATES[1:]}
 
     @staticmethod
     def _cancelled(job: UploadJob, queue: UploadJobs, pid: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.channels import channel
 from engine.errors import SearchError
 from engine.filters import Clause
 from engine.schema import BOARDS_FIELD
@@ -41,7 +40,5 @@ def like_board(
     if not queries:
         raise SearchError(f"the ads of board {board!r} have no vectors for mode '{mode}'")
     outside = [*where, Clause(BOARDS_FIELD, "!=", board)]
-    response = searcher._execute(queries, [], k, 0, None, {}, outside)
-    floor = channel(channels[0]).min_score if len(channels) == 1 else None
-    hits = [h for h in response.hits if floor is None or h.score >= floor]
-    return SearchResponse(None, mode, response.channels, hits, notes, response.timings_ms)
+    response = searcher.recommend(queries, k, outside, terms=[])
+    return SearchResponse(None, mode, response.channels, response.hits, notes, response.timings_ms)

@@ -150,11 +150,23 @@ class Searcher:
         if not queries:
             raise SearchError(f"image {point_id} has no vectors for mode '{mode}' (no OCR text?)")
         payload = self.store.retrieve([point_id]).get(point_id, {})
-        response = self._execute(queries, query_terms(payload.get("ocr_text", "")), k + 1, 0, None, {}, where)
-        hits = _above_floor([h for h in response.hits if h.id != point_id][:k], channels)
+        terms = query_terms(payload.get("ocr_text", ""))
+        response = self.recommend(queries, k, where, terms, leave_out={point_id})
+        return SearchResponse(None, mode, response.channels, response.hits, notes, response.timings_ms)
+
+    def recommend(
+        self, queries: list[ChannelQuery], k: int, where: Sequence[Clause] = (),
+        terms: list[str] | None = None, leave_out: set[str] | frozenset[str] = frozenset(),
+    ) -> SearchResponse:  # fmt: skip
+        """The top `k` for queries made of stored vectors (a nearest query per channel, or a recommend
+        query when a ChannelQuery has positives), fused as every search is: the ids in `leave_out`
+        (the examples themselves) dropped, ranks from 1, a lone channel's floor applied."""
+        response = self._execute(queries, terms, k + len(leave_out), 0, None, {}, where)
+        hits = [h for h in response.hits if h.id not in leave_out][:k]
         for rank, hit in enumerate(hits, 1):
             hit.rank = rank
-        return SearchResponse(None, mode, response.channels, hits, notes, response.timings_ms)
+        response.hits = _above_floor(hits, [q.channel for q in queries])
+        return response
 
     def _execute(
         self,

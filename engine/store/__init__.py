@@ -17,6 +17,7 @@ edge_queries.py; client.py, client_layout.py, client_queries.py), sidecar.py (Ed
 
 from __future__ import annotations
 
+from engine.errors import StoreError
 from engine.schema import SPARSE_CHANNEL, SparseVec, point_id
 from engine.settings import Settings
 from engine.store import client, edge
@@ -30,6 +31,7 @@ from engine.store.backends import (
 from engine.store.base import HIT_PAYLOAD_EXCLUDE, ChannelQuery, PointData, ScoredHit, SearchResult, Store
 from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore
+from engine.store.format import check_format
 
 __all__ = [
     "HIT_PAYLOAD_EXCLUDE", "SPARSE_CHANNEL", "ChannelQuery", "ClientStore", "EdgeStore",
@@ -44,4 +46,10 @@ for _backend in (edge.BACKEND, client.BACKEND):  # asked last to first: a later 
 def open_store(settings: Settings) -> Store:
     """The store the settings name, opened by the backend that handles them (backends.py): a Qdrant
     server when `qdrant_url` is set, else the embedded one."""
-    return backend_for(settings).open(settings)
+    store = backend_for(settings).open(settings)
+    try:
+        check_format(store)
+    except StoreError:
+        store.close()
+        raise
+    return store

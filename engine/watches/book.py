@@ -4,7 +4,6 @@ store (`<db>/<collection>.watches.sqlite`), every change committed before it is 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
@@ -12,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import NotFound, SearchError
+from engine.schema import SAVED_NAME_RULE, saved_name
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 MAX_WATCHES = 200
 DEFAULT_TOP = 20  # a ranked watch matches a new ad that enters its top 20 over the whole collection
 MAX_TOP = 1000
@@ -50,14 +49,12 @@ class Watch:
         return asdict(self)
 
 
-def check_name(name: str) -> str:
-    """A watch name as given, or SearchError saying what a name may hold."""
-    if not NAME.match(name or ""):
-        raise SearchError(
-            f"bad watch name '{name[:80]}': 1-64 letters, digits, spaces, '_', '.' or '-', starting with a "
-            "letter or digit"
-        )
-    return name
+def check_name(name: object) -> str:
+    """A watch name as kept (engine.schema.saved_name), or SearchError saying what a name may hold."""
+    kept = saved_name(name)
+    if kept is None:
+        raise SearchError(f"bad watch name {str(name).strip()[:80]!r}: {SAVED_NAME_RULE}")
+    return kept
 
 
 class WatchBook:
@@ -79,7 +76,7 @@ class WatchBook:
 
     def add(self, watch: Watch) -> Watch:
         """Save a new watch; it matches ads ingested from now on."""
-        check_name(watch.name)
+        watch.name = check_name(watch.name)
         watch.created_at = watch.checked_through = now()
         with self._lock:
             db = self._connection()

@@ -27,7 +27,11 @@ def screenshot(page, name: str) -> None:
     target = os.environ.get("ADSEARCH_SCREENSHOTS_DIR")
     if target:
         page.wait_for_load_state("networkidle")
-        page.evaluate("Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
+        # lazy images below the fold never decode until scrolled to: load them all, and wait 5 s at most
+        page.evaluate(
+            """Promise.race([new Promise(done => setTimeout(done, 5000)), Promise.all([...document.images]
+                .map(i => { i.loading = "eager"; return i.decode().catch(() => null); }))])"""
+        )
         Path(target).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 

@@ -7,6 +7,7 @@ import hashlib
 
 import httpx
 from helpers import serve
+from test_browser import screenshot
 
 from api.app import create_app
 from engine.library import Library
@@ -35,6 +36,7 @@ def test_a_watch_collects_an_upload_made_after_it_and_the_pages_show_it(
         page.goto(f"{base}/watches")
         row = page.locator("tr[data-watch='all pngs']")
         assert row.locator(".unseen").inner_text() == "1"
+        screenshot(page, "watches")
         assert page.locator("a[type='application/atom+xml']").first.get_attribute("href") == (
             "/watches/all%20pngs/feed.atom"
         )

@@ -144,3 +144,46 @@ def test_remote_workers_get_the_worker_settings_local_clusters_get():
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "MALLOC_TRIM_THRESHOLD_" not in out and "OMP_NUM_THREADS" in out and out.strip().endswith("False")
+
+
+def test_monitoring_profile_scrapes_every_api_service_with_its_key(tmp_path):
+    """The `monitoring` profile (issue 24): Prometheus with docker/prometheus.yml scrapes /metrics of
+    each API service, by a name that service's Host guard answers, on the port the image serves,
+    sending the API key (from another container /metrics needs it: api/routes/metrics.py)."""
+    from api import create_app
+
+    services = COMPOSE["services"]
+    assert {s for s, d in services.items() if "monitoring" in d.get("profiles", [])} == {"prometheus"}
+    prometheus = services["prometheus"]
+    assert re.search(r"prom/prometheus:v3\.\d+\.\d+", prometheus["image"])
+    assert all(p.startswith("127.0.0.1:") for p in prometheus["ports"])  # its UI stays on this host
+    mounts = dict(v.split(":")[:2][::-1] for v in prometheus["volumes"])
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    config_file = ROOT / "docker" / mounts["/etc/prometheus/prometheus.yml"]  # relative to compose.yaml
+    config = yaml.safe_load(config_file.read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "adsearch"]
+
+    app = create_app(settings=ServeSettings(db=tmp_path / "db"))
+    try:
+        served = {getattr(route, "path", None) for route in app.routes}
+    finally:
+        app.state.library.close()
+    assert job.get("metrics_path", "/metrics") == "/metrics" and "/metrics" in served
+
+    port = next(v for k, v in _instructions() if k == "EXPOSE")
+    targets = [t for group in job["static_configs"] for t in group["targets"]]
+    serving = [name for name, s in services.items() if s.get("image") == "adsearch:latest"]
+    apis = {name for name in serving if "entrypoint" not in services[name]}  # the image's own `serve`
+    assert {t.split(":")[0] for t in targets} == apis == {"api", "api-cluster"}  # every API, nothing else
+    for target in targets:
+        host, target_port = target.split(":")
+        assert target_port == port == "8000"
+        answered = ServeSettings(host="0.0.0.0", allowed_hosts=_env(host)["ADSEARCH_ALLOWED_HOSTS"])
+        assert host in answered.served_hosts(), f"{host} would get 400 from the Host guard"
+
+    credentials = job["authorization"]["credentials_file"]
+    secret = credentials.removeprefix("/run/secrets/")
+    assert job["authorization"].get("type", "Bearer") == "Bearer" and credentials != secret
+    assert secret in prometheus["secrets"] and COMPOSE["secrets"][secret]["environment"] == "ADSEARCH_API_KEY"
+    assert all(_env(api)["ADSEARCH_API_KEY"] == "${ADSEARCH_API_KEY:-}" for api in apis)  # the same key
+    assert "prometheus-data" in COMPOSE["volumes"]

@@ -104,3 +104,80 @@ def test_the_cli_searches_the_old_store(old_db, tmp_path):
     stats = adsearch("stats", "--json")
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["images"] == len(FIXTURE_IMAGES)
+
+
+def test_the_old_store_is_upgraded_to_the_current_format_on_open(old_db, tmp_path):
+    """ce2ded0 recorded no store format (format 0): opening records the current one, and the points
+    are untouched (0 -> 1 changes no layout)."""
+    from engine.store import open_store
+    from engine.store.format import FORMAT_KEY, STORE_FORMAT
+
+    settings = _settings(old_db, tmp_path)
+    with tarfile.open(FIXTURE / "store.tar.gz") as archive:
+        assert not any(FORMAT_KEY in m.name for m in archive.getmembers())
+    with open_store(settings) as store:
+        assert store.metadata()[FORMAT_KEY] == STORE_FORMAT
+        count = store.count()
+    with open_store(settings) as store:  # a second open finds the format recorded, nothing to do
+        assert store.metadata()[FORMAT_KEY] == STORE_FORMAT and store.count() == count == len(FIXTURE_IMAGES)
+
+
+def test_a_newer_store_format_is_refused_with_one_line_saying_what_to_do(old_db, tmp_path):
+    from engine.errors import StoreError
+    from engine.store import open_store
+    from engine.store.format import FORMAT_KEY, STORE_FORMAT
+
+    settings = _settings(old_db, tmp_path)
+    with open_store(settings) as store:
+        store.update_metadata({FORMAT_KEY: STORE_FORMAT + 1})
+    with pytest.raises(StoreError, match="cannot read: upgrade adsearch, or `adsearch restore`"):
+        open_store(settings)
+    env = {**os.environ, "ADSEARCH_DB": str(old_db), "ADSEARCH_CLIP_MODEL": str(tmp_path / "no-clip-weights")}
+    cli = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "search", "burger"], capture_output=True, text=True, env=env
+    )
+    assert cli.returncode == 2 and cli.stdout == ""
+    assert cli.stderr.count("\n") == 1 and f"store format {STORE_FORMAT + 1}" in cli.stderr
+    with open_store(settings.with_overrides(db=tmp_path / "other")) as fresh:  # no collection: not refused
+        assert fresh.dims() is None
+
+
+START = Path(__file__).resolve().parents[1] / "fixtures" / "store-af523e5"  # where issue 24 began
+START_IMAGES_AT = Path("/tmp/adsearch-store-af523e5/images")
+
+
+def test_a_store_from_the_start_of_issue_24_opens_searches_keeps_its_boards_and_watches_and_ingests(tmp_path):
+    from engine.store.format import FORMAT_KEY, STORE_FORMAT
+
+    db = tmp_path / "db"
+    with tarfile.open(START / "store.tar.gz") as archive:
+        archive.extractall(db, filter="data")
+    START_IMAGES_AT.mkdir(parents=True, exist_ok=True)
+    for name in FIXTURE_IMAGES:
+        (START_IMAGES_AT / name).write_bytes((FIXTURE / "images" / name).read_bytes())
+    with Library(_settings(db, tmp_path)) as library:
+        assert library.store.metadata()[FORMAT_KEY] == STORE_FORMAT  # format 0, upgraded on open
+        top = library.search(SearchRequest(q="cheeseburger", mode="keyword", k=1)).hits[0]
+        assert Path(top.paths[0]).name == BURGER
+        assert [(b["name"], b["count"]) for b in library.boards.list()] == [("Food deals", 1)]
+        assert library.boards.ids("Food deals") == [top.id]
+        assert [w.name for w in library.watches.all()] == ["pngs"]
+        new = tmp_path / "new"
+        new.mkdir()
+        (new / "copy.png").write_bytes(png_of_text("ZEPHYRA SODA"))
+        report = library.ingest([new, START_IMAGES_AT])
+        assert (report.ingested, report.unchanged) == (1, len(FIXTURE_IMAGES))
+        assert report.watch_matches == {"pngs": 1}  # the watch made by af523e5 collects the new PNG
+        assert library.store.count() == len(FIXTURE_IMAGES) + 1
+
+
+def png_of_text(text: str) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 160), "white")
+    ImageDraw.Draw(image).text((20, 60), text, fill="black", font_size=40)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()

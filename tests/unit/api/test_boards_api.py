@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from helpers import serve
+from helpers import copy_of_sample, serve
 
 from api import create_app
 from api.settings import ServeSettings
-from engine.admin.migrate import copy_collection
-from engine.filters import BUILTIN_FIELDS
 from engine.library import Library
-from engine.store import EdgeStore
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture(scope="module")
 def board_library(tmp_path_factory, settings, encoders, ingested):
-    folder = tmp_path_factory.mktemp("boards-api-db")
-    with EdgeStore(folder, "ads") as store:
-        copy_collection(ingested[0], store, progress=False)
-        store.update_metadata({"indexes": {}})  # a copy lists the source's indexes: make them here
-        store.ensure_indexes({k: v for k, v in BUILTIN_FIELDS.items() if k != "has_text"})
+    folder = copy_of_sample(ingested, tmp_path_factory.mktemp("boards-api-db"))
     with Library(ServeSettings.serving(settings).with_overrides(db=folder), encoders=encoders) as library:
         yield library
 

@@ -335,7 +335,7 @@ def test_a_body_is_read_whole_before_the_request_takes_its_slot_and_replayed_int
     assert b"".join(m.get("body", b"") for m in read) == b"".join(large)
     assert [m.get("more_body") for m in read[:-1]] == [True] * (len(read) - 2) + [False]
     assert read[-1] == {"type": "http.disconnect"}
-    assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0}
+    assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0, "shed": 0}
 
 
 def test_a_body_that_stops_arriving_gets_408_and_frees_its_place():
@@ -345,7 +345,7 @@ def test_a_body_that_stops_arriving_gets_408_and_frees_its_place():
         status, body, read, _ = guarded_call(limit, chunks, length, stall=True)
         assert status == 408 and read is None  # the app never ran
         assert b"too slow" in body
-        assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0}
+        assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0, "shed": 0}
 
 
 def test_a_body_over_the_limit_gets_413_as_soon_as_that_shows():
@@ -353,7 +353,7 @@ def test_a_body_over_the_limit_gets_413_as_soon_as_that_shows():
     assert guarded_call(limit, [b"x" * 10], length=1001)[:3:2] == (413, None)  # by its Content-Length
     assert guarded_call(limit, [b"x" * 600, b"x" * 600], length=1000)[:3:2] == (413, None)  # by its bytes
     assert guarded_call(limit, [b"x" * 1000])[0] == 200
-    assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0}
+    assert vars(limit.occupancy) == {"limit": 1, "active": 0, "receiving": 0, "uploading": 0, "shed": 0}
 
 
 def test_the_guards_pass_lifespan_events_through():

@@ -8,13 +8,12 @@ import shutil
 import threading
 
 import pytest
-from helpers import adsearch
+from helpers import adsearch, copy_of_sample
 from qdrant_client import QdrantClient
 
 from engine.admin.migrate import copy_collection
 from engine.boards import METADATA_KEY, BoardError, Boards
 from engine.errors import NotFound, SearchError
-from engine.filters import BUILTIN_FIELDS
 from engine.ingest.ingestor import ingest
 from engine.library import Library
 from engine.search import SearchRequest
@@ -26,18 +25,7 @@ from engine.store import ClientStore, EdgeStore
 @pytest.fixture
 def db(tmp_path, ingested):
     """A folder holding a copy of the ingested sample (no OCR, no encoding), closed again."""
-    folder = tmp_path / "db"
-    with EdgeStore(folder, "ads") as store:
-        copy_collection(ingested[0], store, progress=False)
-        reindex(store)
-    return folder
-
-
-def reindex(store) -> None:
-    """The payload indexes an ingest makes. A copy's metadata lists the source's indexes, so the
-    target believes it has them (engine/admin/migrate.py copies `indexes`): it is told otherwise."""
-    store.update_metadata({"indexes": {}})
-    store.ensure_indexes({k: v for k, v in BUILTIN_FIELDS.items() if k != "has_text"})
+    return copy_of_sample(ingested, tmp_path / "db")
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ ENVIRONMENT_NAMES = {
     "url_timeout", "max_image_pixels", "rrf_k", "prefetch_limit", "weights", "mmr_diversity",
 }  # fmt: skip
 SERVE_NAMES = {"host", "port", "api_key", "max_upload_bytes", "max_upload_files", "max_query_chars",
-               "allowed_hosts", "max_concurrent_requests"}  # fmt: skip
+               "allowed_hosts", "max_concurrent_requests", "log_format", "log_queries",
+               "backup_dir"}  # fmt: skip
 
 # one value per flagged field as typed on the command line, and the setting it becomes
 FLAG_VALUES = {
@@ -51,6 +52,9 @@ FLAG_VALUES = {
     "port": ("8123", 8123),
     "allowed_hosts": ("Ads.Example.org", ("ads.example.org",)),
     "max_concurrent_requests": ("9", 9),
+    "log_format": ("json", "json"),
+    "log_queries": (None, True),  # a switch
+    "backup_dir": ("/srv/backups", Path("/srv/backups")),
 }
 # the arguments each command needs besides the flag under test
 REQUIRED = {
@@ -58,7 +62,7 @@ REQUIRED = {
     "evaluate": ["--queries", "q.tsv", "--qrels", "q.qrels"],
     "board create": ["B"], "board show": ["B"], "board add": ["B", "ID"], "board remove": ["B", "ID"],
     "board delete": ["B"], "board like": ["B"], "board export": ["B", "--zip", "b.zip"],
-    "watch add": ["W"], "watch show": ["W"], "watch rm": ["W"],
+    "watch add": ["W"], "watch show": ["W"], "watch rm": ["W"], "backup": ["--to", "b"], "restore": ["b"],
 }  # fmt: skip
 
 

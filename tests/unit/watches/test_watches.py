@@ -157,3 +157,25 @@ def test_a_watch_is_exact_when_it_has_no_free_words(query, where, exact):
     from engine.watches import is_exact
 
     assert is_exact(Watch("w", query, where)) is exact
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [("Zero emissions.v2", "Zero emissions.v2"), ("  Café-Ads_1 ", "Café-Ads_1"), ("a  b", None),
+     ("-x", None), ("a,b", None), ("x" * 65, None), ("trailing ", "trailing")],
+)  # fmt: skip
+def test_boards_and_watches_accept_the_same_names(name, kept):
+    """One rule (engine.schema) for every saved name: a board and a watch accept or refuse a name alike,
+    and a refusal says the same rule."""
+    from engine.boards import BoardError
+    from engine.boards import check_name as board_name
+    from engine.watches import check_name as watch_name
+
+    if kept is None:
+        with pytest.raises(BoardError) as board_refusal:
+            board_name(name)
+        with pytest.raises(SearchError) as watch_refusal:
+            watch_name(name)
+        assert board_refusal.value.args[0].split(": ", 1)[1] == watch_refusal.value.args[0].split(": ", 1)[1]
+    else:
+        assert board_name(name) == watch_name(name) == kept
