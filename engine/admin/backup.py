@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import fsspec
 import pyarrow.parquet as pq
@@ -24,12 +25,21 @@ import pyarrow.parquet as pq
 from engine.admin import backup_format as fmt
 from engine.admin.backup_format import BackupError, HashingWriter
 from engine.channels import all_channels
+from engine.store import Store
 from engine.store.format import STORE_FORMAT
-
-if TYPE_CHECKING:
-    from engine.library import Library
+from engine.watches import WatchBook
 
 BATCH = 512
+
+
+class Library(Protocol):
+    """What a backup reads of a library (engine.library.Library is one)."""
+
+    store: Store
+    write_lock: threading.Lock
+    watches: WatchBook
+    data_dir: Path
+    upload_dir: Path
 
 
 def backup_library(library: Library, destination: str, progress: bool = False) -> dict:
