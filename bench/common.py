@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,3 +76,27 @@ def known_item_queries(n: int) -> list[str]:
     lines = (ADS377 / "queries" / "known_item.tsv").read_text().splitlines()
     queries = [line.split("\t", 1)[1] for line in lines if "\t" in line]
     return (queries * (n // len(queries) + 1))[:n]
+
+
+@contextmanager
+def served(app):
+    """`app` under uvicorn on a free 127.0.0.1 port in a thread of this process; yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

@@ -118,6 +118,7 @@ def _restore_points(fs, root: str, manifest: dict, settings: Settings, uploads: 
         store.ensure_indexes(manifest.get("indexes") or {})
         record_format(store)
         store.flush()
+        store.optimize()  # indexes built now, as after an ingest or a migrate: the first search is not slow
         return count
     finally:
         store.close()
