@@ -18,7 +18,16 @@ from api.deps import (
 from engine.library import Library
 from engine.media.originals import query_image
 from engine.search import SearchResponse
-from engine.search.request import DEFAULT_SORT, ClauseText, ImageIdText, Mode, Order, SearchRequest, limits_of
+from engine.search.request import (
+    DEFAULT_SORT,
+    ClauseText,
+    Fusion,
+    ImageIdText,
+    Mode,
+    Order,
+    SearchRequest,
+    limits_of,
+)  # fmt: skip
 
 Where = Annotated[
     tuple[ClauseText, ...],
@@ -71,6 +80,9 @@ def add_search_routes(app: FastAPI, library: Library) -> None:
             str | None, Query(**limits_of("weights"), description="e.g. image=1,text=2")
         ] = None,
         where: Where = (),
+        fusion: Annotated[
+            Fusion | None, Query(description="fixed or adaptive channel weights (default ADSEARCH_FUSION)")
+        ] = None,
         sort: Annotated[
             str, Query(**limits_of("sort"), description="browse order: an indexed field")
         ] = DEFAULT_SORT,
@@ -85,7 +97,7 @@ def add_search_routes(app: FastAPI, library: Library) -> None:
         try:
             search = SearchRequest(q=q, mode=mode, k=k, offset=offset, weights=weights, where=list(where),
                                    sort=sort, order=order, diverse=diverse, positive=list(positive),
-                                   negative=list(negative))  # fmt: skip
+                                   negative=list(negative), fusion=fusion)  # fmt: skip
         except ValidationError as exc:  # a limit the parameters above do not state: still the client's
             errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             raise RequestValidationError(errors) from None

@@ -13,6 +13,7 @@ from engine.cli.common import Command, model_options, ocr_options, open_library,
 from engine.cli.exporting import export_format, export_options, wants_export, write_export
 from engine.errors import UsageError
 from engine.search.request import DEFAULT_SORT, MAX_HITS, MAX_OFFSET, SearchRequest
+from engine.settings.search import FUSIONS
 from engine.terminal import printable
 
 WHERE_HELP = (
@@ -39,6 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
     # weighs this one query: not the `weights` setting (ADSEARCH_WEIGHTS), which has no flag
     p.add_argument("--weights", help="RRF weights per channel, e.g. image=1,text=2,keywords=1")
+    p.add_argument("--fusion", choices=FUSIONS, help=FUSION_HELP)
     p.add_argument("--where", action="append", default=[], metavar="CLAUSE", help=WHERE_HELP)
     p.add_argument("--sort", default=DEFAULT_SORT, help="browse order without a query (default ingested_at)")
     p.add_argument("--asc", action="store_true", help="browse in ascending order (default: descending)")
@@ -55,9 +57,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+FUSION_HELP = (
+    "fixed channel weights, or adaptive: weights read from the query's wording (exact wording printed "
+    "on an ad lets the keywords channel lead); default ADSEARCH_FUSION, else adaptive. --weights and a "
+    "saved `adsearch tune` win"
+)
 # the arguments SearchRequest checks, and the flag each comes from (for the error line)
 FLAGS = {"q": "the query", "mode": "--mode", "weights": "--weights", "where": "--where", "sort": "--sort",
-         "positive": "--positive", "negative": "--negative"}  # fmt: skip
+         "positive": "--positive", "negative": "--negative", "fusion": "--fusion"}  # fmt: skip
 
 
 def search_request(args: argparse.Namespace) -> SearchRequest:
@@ -71,7 +78,7 @@ def search_request(args: argparse.Namespace) -> SearchRequest:
         request = SearchRequest(
             q=args.query, mode=args.mode, offset=args.offset, weights=args.weights, where=args.where,
             sort=args.sort, order="asc" if args.asc else "desc", diverse=args.diverse,
-            positive=args.positive, negative=args.negative,
+            positive=args.positive, negative=args.negative, fusion=args.fusion,
         ).deeper(args.k)  # fmt: skip
     except ValidationError as exc:
         error = exc.errors()[0]
@@ -103,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
     total = f" of {about}{response.total} matching" if response.total is not None else ""
     print(f"{len(response.hits)} hits{total} for '{printable(label)}' ({response.mode}: "
           f"{', '.join(response.channels)})")  # fmt: skip
+    if response.fusion and len(response.channels) > 1:
+        weights = ", ".join(f"{c}={w:g}" for c, w in response.fusion["weights"].items())
+        print(f"fusion: {printable(response.fusion['reason'])} [{weights}]")
     for hit in response.hits:
         channels = " ".join(f"{c}#{m.rank}" for c, m in hit.channels.items()) or "-"
         path = hit.paths[0] if hit.paths else hit.id

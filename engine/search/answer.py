@@ -32,5 +32,5 @@ def answer(
     return searcher.search(
         query, image=image, mode=request.mode, k=request.k, offset=request.offset, weights=weights,
         snippets=snippets, where=clauses, diverse=request.diverse, positive=request.positive,
-        negative=request.negative,
+        negative=request.negative, fusion=request.fusion,
     )  # fmt: skip

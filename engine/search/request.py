@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.channels import fused_names, modes
 from engine.errors import SearchError
 from engine.settings import MAX_WEIGHT
+from engine.settings.search import FUSIONS
 
 MAX_QUERY_CHARS = 2000  # a query as it arrives; the server's max_query_chars caps it once stripped
 PAGE_HITS = 100  # hits one HTTP request (API or page) may ask for
@@ -27,6 +28,7 @@ DEFAULT_SORT = "ingested_at"
 
 Mode = Literal[tuple(modes())]  # the modes of the registered channels, as a type requests validate
 Order = Literal["desc", "asc"]
+Fusion = Literal[FUSIONS]  # how the channels are weighed (engine.search.fusion)
 ClauseText = Annotated[str, Field(max_length=MAX_CLAUSE_CHARS)]
 ImageIdText = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -42,6 +44,9 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=PAGE_HITS)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
     weights: str | None = Field(None, max_length=MAX_WEIGHTS_CHARS, description="e.g. image=1,text=2")
+    fusion: Fusion | None = Field(
+        None, description="fixed or adaptive channel weights (default: the server's ADSEARCH_FUSION)"
+    )
     where: list[ClauseText] = Field(default_factory=list, max_length=MAX_CLAUSES)
     sort: str = Field(DEFAULT_SORT, max_length=MAX_SORT_CHARS)
     order: Order = "desc"

@@ -40,6 +40,7 @@ class SearchResponse:
     timings_ms: dict[str, float] = field(default_factory=dict)
     total: int | None = None  # images matching the filters (all of them ranked), when filtered or browsing
     total_exact: bool = True  # False: `total` is Qdrant's estimate (broad filters on big collections)
+    fusion: dict | None = None  # the weights this query was fused with and why (engine.search.fusion)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,6 +16,7 @@ from engine.ingest.ocr import usable_ocr
 from engine.search.browse import matching_total
 from engine.search.encoding import QueryEncoder, elapsed_ms
 from engine.search.feedback import with_examples
+from engine.search.fusion import FusionPlan, adaptive_plan, fixed_plan
 from engine.search.results import Hit, SearchResponse, explained_hits
 from engine.search.snippets import query_terms
 from engine.settings import Settings
@@ -47,6 +48,8 @@ class Searcher:
     def __init__(self, settings: Settings, encoders: Encoders, store: Store):
         self.settings = settings
         self.weights = fusion_weights(settings)
+        # weights other than the built-in ones (ADSEARCH_WEIGHTS, a saved tune) win over adaptive fusion
+        self.weights_set = settings.weights != type(settings).model_fields["weights"].default_factory()
         self.encoders = encoders
         self.store = store
         self._searchable: dict[str, bool] = {}  # channel -> usable here, asked once
@@ -90,12 +93,14 @@ class Searcher:
         diverse: bool = False,
         positive: Sequence[str] = (),
         negative: Sequence[str] = (),
+        fusion: str | None = None,
     ) -> SearchResponse:
         """Run one query (text, image, or both) among the images matching `where`, and return ranked
         hits with explanations; without `snippets` the hits carry no matched OCR line (ranking-only
         callers such as evaluation). `diverse` re-ranks the fused candidates by maximal marginal
         relevance; `positive`/`negative` image ids turn each channel into a recommend query (more
-        like these, unlike those), the examples themselves left out of the hits."""
+        like these, unlike those), the examples themselves left out of the hits. `fusion` (default the
+        `fusion` setting) says how the channels are weighed (engine.search.fusion)."""
         query = (query or "").strip()
         if not query and image is None:
             raise SearchError("empty query: give a text query or an image")
@@ -120,8 +125,9 @@ class Searcher:
         terms = query_terms(text) if snippets else None
         diversity = self.settings.mmr_diversity if diverse else None
         examples = set(positive) | set(negative)
+        plan = self.fusion_plan(queries, text, weights, fusion or self.settings.fusion, where, timings)
         response = self._execute(
-            queries, terms, k + len(examples), offset, weights, timings, where, diversity
+            queries, terms, k + len(examples), offset, plan.weights, timings, where, diversity
         )
         if examples:
             response.hits = [h for h in response.hits if h.id not in examples][:k]
@@ -130,8 +136,29 @@ class Searcher:
         response.hits = _above_floor(response.hits, channels)
         total, exact = matching_total(self.store, where) if where else (None, True)
         return SearchResponse(
-            query or None, mode, response.channels, response.hits, notes, timings, total, exact
+            query or None, mode, response.channels, response.hits, notes, timings, total, exact, plan.public()
         )
+
+    def fusion_plan(
+        self, queries: list[ChannelQuery], text: str, given: dict[str, float] | None, fusion: str,
+        where: Sequence[Clause], timings: dict[str, float],
+    ) -> FusionPlan:  # fmt: skip
+        """The weights this query is fused with: those given with it, the fixed ones (`fusion` fixed,
+        one channel, or weights set by ADSEARCH_WEIGHTS or `adsearch tune`: they win), or the adaptive
+        rule's after a first look at the lexical channel's best hit (engine.search.fusion)."""
+        base = {q.channel: {**self.weights, **(given or {})}.get(q.channel, 1.0) for q in queries}
+        if given:
+            return fixed_plan(base, "given", "weights given with the query")
+        lexical = next((q for q in queries if channel(q.channel).sparse and not q.recommends), None)
+        if fusion != "adaptive" or len(queries) < 2 or lexical is None:
+            return fixed_plan(base, "fixed", "fixed weights")
+        if self.weights_set:
+            return fixed_plan(base, "fixed", "weights set by ADSEARCH_WEIGHTS or adsearch tune")
+        start = time.perf_counter()
+        first = self.store.search([lexical], [1.0], 1, 0, 1, self.settings.rrf_k, where)
+        timings["first_look"] = elapsed_ms(start)
+        best = (first.fused[0].payload or {}).get("ocr_text", "") if first.fused else None
+        return adaptive_plan(base, [q.channel for q in queries], lexical.channel, text, best)
 
     def similar(
         self, point_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[Clause] = ()

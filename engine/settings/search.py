@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -17,6 +17,7 @@ MAX_WEIGHT = 1000.0
 # them as defaults wherever neither the environment nor a flag set them.
 TUNED_FUSION = "tuned_fusion"
 TUNABLE = ("rrf_k", "weights", "prefetch_limit")
+FUSIONS = ("fixed", "adaptive")  # how a hybrid query's channels are weighed (engine.search.fusion)
 
 
 class SearchSection(Section):
@@ -28,6 +29,11 @@ class SearchSection(Section):
     prefetch_limit: Annotated[int, ENV_ONLY] = Field(100, ge=1, le=10_000)
     weights: Annotated[dict[str, float], ENV_ONLY] = Field(
         default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0}
+    )
+    # adaptive: as good as fixed on the ads377 dev sets, better on exact wording and brands
+    # (bench/results/fusion.md, 5-fold cross-validated)
+    fusion: Annotated[Literal[FUSIONS], ENV_ONLY] = Field(
+        "adaptive", description="fixed weights, or per-query weights from its wording (engine.search.fusion)"
     )
     # 0.3: with near-copies present, 9.7 distinct ads per top 10 (10 at 0.5) at less ranking cost
     # (known-item nDCG@10 0.435 vs 0.410; topic 0.467 vs 0.405): bench/results/diversity.md

@@ -47,7 +47,9 @@ def test_search_json_and_text_output(cli_db):
     assert data["hits"][0]["paths"][0].endswith(ads[0]["file"].rsplit("/", 1)[-1])
     assert data["hits"][0]["channels"]["keywords"]["rank"] == 1
     text = adsearch("search", ads[1]["headline"], "-k", "2", env_extra=env)
-    assert text.returncode == 0 and ads[1]["file"].rsplit("/", 1)[-1] in text.stdout.splitlines()[1]
+    lines = text.stdout.splitlines()
+    assert text.returncode == 0 and lines[1].startswith("fusion: ")  # how the channels were weighed
+    assert ads[1]["file"].rsplit("/", 1)[-1] in lines[2]
 
 
 def test_stats(cli_db):

@@ -25,7 +25,7 @@ ENVIRONMENT_NAMES = {
     "bm25_avg_len", "keyword_ngram", "ocr_readers", "ocr_ppocr_models", "ocr_ppocr_min_confidence",
     "ocr_ppocr_det_side", "ocr_lang", "ocr_psm", "ocr_min_confidence", "ocr_scales",
     "ocr_retry_below_words", "cluster", "workers", "batch_size", "max_file_bytes", "url_schemes",
-    "url_timeout", "max_image_pixels", "rrf_k", "prefetch_limit", "weights", "mmr_diversity",
+    "url_timeout", "max_image_pixels", "rrf_k", "prefetch_limit", "weights", "mmr_diversity", "fusion",
 }  # fmt: skip
 SERVE_NAMES = {"host", "port", "api_key", "max_upload_bytes", "max_upload_files", "max_query_chars",
                "allowed_hosts", "max_concurrent_requests", "log_format", "log_queries",
