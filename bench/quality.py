@@ -196,8 +196,9 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Channels: {'image (CLIP), ' if args.clip_model else ''}text (all-MiniLM-L6-v2 on OCR text), "
         f"keywords (BM25 on OCR text). Fusion: RRF k={settings.rrf_k}, weights {settings.weights}, "
-        f"prefetch {settings.prefetch_limit}. OCR: `{data['settings']['ocr']}`. "
-        "Metrics: ir-measures, every query counted.",
+        f"prefetch {settings.prefetch_limit}, {settings.fusion} fusion (fixed vs adaptive per query set, "
+        f"two more sets and the cross-validated figures: bench/results/fusion.md). "
+        f"OCR: `{data['settings']['ocr']}`. Metrics: ir-measures, every query counted.",
         "",
         f"Ads with no OCR text: **{no_text} of {images}**.",
         "",
