@@ -6,6 +6,11 @@ fuses them here with Qdrant's weighted RRF formula, 1 / (rank / weight + k - 1) 
 float32, which tests/unit/quality/test_tune.py checks against Qdrant's own fusion. Rankings are scored with
 `adsearch evaluate`'s metrics and image keys. Beside the in-sample best, a k-fold cross-validated
 figure says what the choice is worth on queries it was not chosen on.
+
+The adaptive rule (engine.search.fusion) is learnt the same way: each query's exact-wording test
+needs only the lexical channel's best hit, fetched with its ranking, so cells of the rule's two
+parameters over the current and the best fixed weights join the grid (the rule's cells are built on
+the best fixed cell of all the queries, the one place the folds share a choice).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from engine.errors import SearchError, UsageError
 from engine.library import Library
 from engine.quality.evaluate import evaluate, image_keys, metric_set, ranking_of
 from engine.search import SearchRequest
+from engine.search.fusion import LOOK, Rule, coverage, exact_weights, stand_out
 from engine.settings import TUNED_FUSION, Settings
 
 TUNE_CUTOFF = 10
@@ -37,28 +43,49 @@ WEIGHT_STEPS = {
     "keywords": (0.0, 0.5, 1.0, 2.0),
 }
 PREFETCHES = (20, 50, 100)
+RULE_COVERAGES = (0.5, 0.6, 0.75, 1.0)
+RULE_STAND_OUTS = (0.0, 3.0, 5.0, 8.0)  # 0: the score signal unused
+RULE_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.5)
 
 
 @dataclass(frozen=True)
 class Fusion:
-    """One grid cell: how the channel rankings are fused."""
+    """One grid cell: how the channel rankings are fused (with the adaptive rule, or fixed: None)."""
 
     rrf_k: int
     weights: tuple[tuple[str, float], ...]  # (channel, weight) in fused_names() order
     prefetch_limit: int
+    rule: Rule | None = None
 
     @classmethod
     def of(cls, settings: Settings, channels: list[str]) -> Fusion:
         weights = tuple((c, float(settings.weights.get(c, 1.0))) for c in channels)
-        return cls(settings.rrf_k, weights, settings.prefetch_limit)
+        rule = Rule.of(settings) if settings.fusion == "adaptive" else None
+        return cls(settings.rrf_k, weights, settings.prefetch_limit, rule)
 
     def settings(self) -> dict:
         """As Settings fields (what `--save` stores and search applies)."""
-        return {"rrf_k": self.rrf_k, "weights": dict(self.weights), "prefetch_limit": self.prefetch_limit}
+        fused = {"rrf_k": self.rrf_k, "weights": dict(self.weights), "prefetch_limit": self.prefetch_limit}
+        if self.rule is None:
+            return {**fused, "fusion": "fixed"}
+        rule = self.rule
+        return {**fused, "fusion": "adaptive", "exact_coverage": rule.coverage,
+                "exact_stand_out": rule.stand_out, "exact_weight": rule.weight}  # fmt: skip
 
     def label(self) -> str:
         weights = ",".join(f"{c}={w:g}" for c, w in self.weights)
-        return f"k={self.rrf_k} {weights} prefetch={self.prefetch_limit}"
+        rule = ""
+        if self.rule:
+            rule = f" adaptive({self.rule.coverage:g},{self.rule.stand_out:g},{self.rule.weight:g})"
+        return f"k={self.rrf_k} {weights} prefetch={self.prefetch_limit}{rule}"
+
+    def weights_for(self, rankings: QueryRankings) -> list[float]:
+        """The weights this cell fuses one query with: its own, or the rule's when the wording is exact."""
+        base = dict(self.weights)
+        rule = self.rule
+        if rule is None or rankings.lexical is None or not rule.exact(*rankings.coverage, rankings.stand_out):
+            return list(base.values())
+        return list(exact_weights(base, list(base), rankings.lexical, self.rule).values())
 
 
 def fusion_grid(channels: list[str], default: Fusion) -> list[Fusion]:
@@ -74,17 +101,29 @@ def fusion_grid(channels: list[str], default: Fusion) -> list[Fusion]:
     return cells
 
 
+def rule_cells(bases: list[Fusion]) -> list[Fusion]:
+    """The adaptive rule's cells over each fixed cell of `bases`."""
+    fixed = dict.fromkeys(Fusion(b.rrf_k, b.weights, b.prefetch_limit) for b in bases)
+    rules = [Rule(c, w, s) for c in RULE_COVERAGES for s in RULE_STAND_OUTS for w in RULE_WEIGHTS]
+    return [Fusion(b.rrf_k, b.weights, b.prefetch_limit, rule) for b in fixed for rule in rules]
+
+
 @dataclass
 class QueryRankings:
-    """One query's candidates and their 1-based rank per channel (inf where a channel missed it)."""
+    """One query's candidates and their 1-based rank per channel (inf where a channel missed it), and
+    what the adaptive rule reads: the lexical channel, (query words on one line of its best hit,
+    query words) and how far its best score stands out (engine.search.fusion.stand_out)."""
 
     ids: list[str]
     ranks: np.ndarray  # (candidates, channels), float32
+    lexical: str | None = None
+    coverage: tuple[int, int] = (0, 0)
+    stand_out: float = 0.0
 
 
 def channel_rankings(library: Library, text: str, channels: list[str], depth: int) -> QueryRankings:
     """Each channel's top `depth` for a query, as the engine's single-channel search ranks them."""
-    lists = []
+    lists, lexical, covered, ratio = [], None, (0, 0), 0.0
     for channel in channels:
         try:
             request = SearchRequest(q=text, mode=channel_of(channel).mode).deeper(depth)
@@ -92,13 +131,16 @@ def channel_rankings(library: Library, text: str, channels: list[str], depth: in
         except SearchError:  # e.g. only stopwords for BM25: that channel ranks nothing
             hits = []
         lists.append([hit.id for hit in hits])
+        if channel_of(channel).sparse and lexical is None:
+            lexical, covered = channel, coverage(text, hits[0].ocr_text if hits else "")
+            ratio = stand_out([hit.channels[channel].score for hit in hits[:LOOK]])
     ids = list(dict.fromkeys(i for ranking in lists for i in ranking))
     position = {pid: n for n, pid in enumerate(ids)}
     ranks = np.full((len(ids), len(channels)), np.inf, dtype=np.float32)
     for column, ranking in enumerate(lists):
         for rank, pid in enumerate(ranking, 1):
             ranks[position[pid], column] = rank
-    return QueryRankings(ids, ranks)
+    return QueryRankings(ids, ranks, lexical, covered, ratio)
 
 
 def fused_scores(rankings: QueryRankings, cell: Fusion, limit: int = TUNE_CUTOFF) -> np.ndarray:
@@ -108,7 +150,7 @@ def fused_scores(rankings: QueryRankings, cell: Fusion, limit: int = TUNE_CUTOFF
     k = np.float32(cell.rrf_k)
     depth = max(cell.prefetch_limit, limit)
     scores = np.zeros(len(rankings.ids), dtype=np.float32)
-    for column, (_, weight) in enumerate(cell.weights):
+    for column, weight in enumerate(cell.weights_for(rankings)):
         ranks = rankings.ranks[:, column]
         inside = ranks <= depth
         if weight > 0 and inside.any():
@@ -179,7 +221,12 @@ def tune(
         rankings[qid] = channel_rankings(library, text, channels, depth)
         if progress:
             progress(done, len(judged))
-    scores = cell_scores(cells, rankings, keys, {q: qrels[q] for q in judged}, metric)
+    judgments = {q: qrels[q] for q in judged}
+    scores = cell_scores(cells, rankings, keys, judgments, metric)
+    best_fixed = cells[int(np.argmax(scores.mean(axis=1)))]
+    adaptive = [c for c in rule_cells([default, best_fixed]) if c != default]
+    cells += adaptive
+    scores = np.vstack([scores, cell_scores(adaptive, rankings, keys, judgments, metric)])
     cv, choices = cross_validate(scores, folds, seed)
     means = [round(float(m), 4) for m in scores.mean(axis=1)]
     result = TuneResult(metric, cells, means, len(judged), folds, round(cv, 4), Counter(choices))
@@ -278,13 +325,17 @@ def report_lines(result: TuneResult, top: int = 10) -> list[str]:
 
 def grid_tsv(result: TuneResult) -> str:
     """Every cell and its mean metric, one line each, best first."""
-    header = "\t".join(["rrf_k", *(f"w_{c}" for c, _ in result.cells[0].weights), "prefetch", result.metric])
-    rows = [
-        "\t".join(
-            [str(cell.rrf_k), *(f"{w:g}" for _, w in cell.weights), str(cell.prefetch_limit), f"{mean:.4f}"]
-        )
-        for cell, mean in result.ranked()
-    ]
+    weights = [f"w_{c}" for c, _ in result.cells[0].weights]
+    rule_columns = ["fusion", "exact_coverage", "exact_stand_out", "exact_weight"]
+    header = "\t".join(["rrf_k", *weights, "prefetch", *rule_columns, result.metric])
+    rows = []
+    for cell, mean in result.ranked():
+        rule = ["fixed", "", "", ""]
+        if cell.rule:
+            r = cell.rule
+            rule = ["adaptive", *(f"{v:g}" for v in (r.coverage, r.stand_out, r.weight))]
+        ws = [f"{w:g}" for _, w in cell.weights]
+        rows.append("\t".join([str(cell.rrf_k), *ws, str(cell.prefetch_limit), *rule, f"{mean:.4f}"]))
     return "\n".join([header, *rows]) + "\n"
 
 

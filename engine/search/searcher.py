@@ -16,7 +16,7 @@ from engine.ingest.ocr import usable_ocr
 from engine.search.browse import matching_total
 from engine.search.encoding import QueryEncoder, elapsed_ms
 from engine.search.feedback import with_examples
-from engine.search.fusion import FusionPlan, adaptive_plan, fixed_plan
+from engine.search.fusion import LOOK, FusionPlan, Rule, adaptive_plan, fixed_plan, stand_out
 from engine.search.results import Hit, SearchResponse, explained_hits
 from engine.search.snippets import query_terms
 from engine.settings import Settings
@@ -48,8 +48,6 @@ class Searcher:
     def __init__(self, settings: Settings, encoders: Encoders, store: Store):
         self.settings = settings
         self.weights = fusion_weights(settings)
-        # weights other than the built-in ones (ADSEARCH_WEIGHTS, a saved tune) win over adaptive fusion
-        self.weights_set = settings.weights != type(settings).model_fields["weights"].default_factory()
         self.encoders = encoders
         self.store = store
         self._searchable: dict[str, bool] = {}  # channel -> usable here, asked once
@@ -143,22 +141,23 @@ class Searcher:
         self, queries: list[ChannelQuery], text: str, given: dict[str, float] | None, fusion: str,
         where: Sequence[Clause], timings: dict[str, float],
     ) -> FusionPlan:  # fmt: skip
-        """The weights this query is fused with: those given with it, the fixed ones (`fusion` fixed,
-        one channel, or weights set by ADSEARCH_WEIGHTS or `adsearch tune`: they win), or the adaptive
-        rule's after a first look at the lexical channel's best hit (engine.search.fusion)."""
+        """The weights this query is fused with: those given with it (they win), the fixed ones
+        (`fusion` fixed, or nothing to choose between), or the adaptive rule's after a first look at the
+        lexical channel's best hit (engine.search.fusion). The fixed weights are the base of both."""
         base = {q.channel: {**self.weights, **(given or {})}.get(q.channel, 1.0) for q in queries}
         if given:
             return fixed_plan(base, "given", "weights given with the query")
         lexical = next((q for q in queries if channel(q.channel).sparse and not q.recommends), None)
         if fusion != "adaptive" or len(queries) < 2 or lexical is None:
             return fixed_plan(base, "fixed", "fixed weights")
-        if self.weights_set:
-            return fixed_plan(base, "fixed", "weights set by ADSEARCH_WEIGHTS or adsearch tune")
         start = time.perf_counter()
-        first = self.store.search([lexical], [1.0], 1, 0, 1, self.settings.rrf_k, where)
+        # the best hit with its text, and the channel's LOOK best scores (no payload)
+        first = self.store.search([lexical], [1.0], 1, 0, LOOK, self.settings.rrf_k, where)
         timings["first_look"] = elapsed_ms(start)
         best = (first.fused[0].payload or {}).get("ocr_text", "") if first.fused else None
-        return adaptive_plan(base, [q.channel for q in queries], lexical.channel, text, best)
+        ratio = stand_out([hit.score for hit in first.per_channel[lexical.channel]])
+        rule = Rule.of(self.settings)
+        return adaptive_plan(base, [q.channel for q in queries], lexical.channel, text, best, rule, ratio)
 
     def similar(
         self, point_id: str, mode: str = "hybrid", k: int = 10, where: Sequence[Clause] = ()

@@ -53,6 +53,8 @@ class Settings(SearchSection, IngestSection, OcrSection, ModelsSection, StoreSec
         place of the built-in defaults; fields set by the environment or a flag keep their values."""
         if not tuned:
             return self
+        # a record saved before adaptive fusion existed was chosen, and measured, with fixed weights
+        tuned = {"fusion": "fixed", **tuned}
         values = {f: tuned[f] for f in TUNABLE if f in tuned and f not in self.model_fields_set}
         copy = type(self).model_validate({**self.model_dump(), **values})
         copy.__pydantic_fields_set__ = set(self.model_fields_set)

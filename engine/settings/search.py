@@ -16,7 +16,8 @@ MAX_WEIGHT = 1000.0
 # `adsearch tune --save` stores its choice of these under this collection-metadata key; search takes
 # them as defaults wherever neither the environment nor a flag set them.
 TUNED_FUSION = "tuned_fusion"
-TUNABLE = ("rrf_k", "weights", "prefetch_limit")
+TUNABLE = ("rrf_k", "weights", "prefetch_limit",
+           "fusion", "exact_coverage", "exact_stand_out", "exact_weight")  # fmt: skip
 FUSIONS = ("fixed", "adaptive")  # how a hybrid query's channels are weighed (engine.search.fusion)
 
 
@@ -35,6 +36,24 @@ class SearchSection(Section):
     fusion: Annotated[Literal[FUSIONS], ENV_ONLY] = Field(
         "adaptive", description="fixed weights, or per-query weights from its wording (engine.search.fusion)"
     )
+    # the adaptive rule's parameters (engine.search.fusion; `adsearch tune` learns them): the share of
+    # the query's words on one line of the lexical channel's best hit that makes the wording exact, how
+    # far that hit's score must stand above the channel's 10th best to count as a distinctive match,
+    # and every other channel's weight then (5-fold cross-validated: bench/results/fusion.md)
+    exact_coverage: Annotated[float, ENV_ONLY] = Field(
+        0.6, gt=0.0, le=1.0, allow_inf_nan=False,
+        description="adaptive fusion: share of the query's words on one line of the best keyword hit "
+        "that makes the wording exact",
+    )  # fmt: skip
+    exact_stand_out: Annotated[float, ENV_ONLY] = Field(
+        5.0, ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False,
+        description="adaptive fusion: the best keyword score over the 10th best that makes a match "
+        "distinctive (0: not used)",
+    )  # fmt: skip
+    exact_weight: Annotated[float, ENV_ONLY] = Field(
+        0.1, ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False,
+        description="adaptive fusion: every other channel's weight when the wording is exact",
+    )  # fmt: skip
     # 0.3: with near-copies present, 9.7 distinct ads per top 10 (10 at 0.5) at less ranking cost
     # (known-item nDCG@10 0.435 vs 0.410; topic 0.467 vs 0.405): bench/results/diversity.md
     mmr_diversity: Annotated[float, ENV_ONLY] = Field(

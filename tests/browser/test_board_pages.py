@@ -52,9 +52,10 @@ def save_card(page, card, board: str) -> str:
     if not card.locator("details.save").evaluate("d => d.open"):
         card.locator("details.save summary").click()
     card.locator("details.save input[name=board]").fill(board)
+    card.locator("details.save").evaluate("d => d.dataset.before = '1'")  # htmx swaps in a new element
     card.locator("details.save button[type=submit]").click()
-    saved = card.locator(f"details.save .saved:has-text('{board.title()}')")
-    saved.wait_for()
+    saved = card.locator(f"details.save:not([data-before]) .saved:has-text('{board.title()}')")
+    saved.wait_for()  # the answer to this save, not the one shown before it
     return saved.inner_text()
 
 

@@ -95,6 +95,10 @@ def test_search_updates_in_place_shares_the_url_and_opens_the_ad_with_word_boxes
     assert first.locator("mark").count() >= 1  # matched words highlighted
     expected_id = api_library.search(SearchRequest(q=ad["headline"], k=1)).hits[0].id
     assert first_card_file(page) == f"/images/{expected_id}"
+    fusion = api_library.search(SearchRequest(q=ad["headline"], k=1)).fusion  # how it weighed the channels
+    shown = page.locator(".summary .fusion")
+    assert shown.get_attribute("data-rule") == fusion["rule"] and fusion["reason"] in shown.inner_text()
+    assert all(f"{c}={w}" in shown.inner_text() for c, w in fusion["weights"].items())
     screenshot(page, "search")
 
     first.locator("a.open").click()

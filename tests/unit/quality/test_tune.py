@@ -26,6 +26,7 @@ from engine.quality.tune import (
     tune,
 )
 from engine.search import SearchRequest
+from engine.search.fusion import Rule
 from engine.settings import TUNED_FUSION, Settings
 
 
@@ -50,6 +51,10 @@ CELLS = [
     Fusion(3, (("image", 1.0), ("text", 3.0), ("keywords", 1.0)), 100),
     Fusion(1, (("image", 2.0), ("text", 0.5), ("keywords", 1.0)), 20),
     Fusion(20, (("image", 0.0), ("text", 1.0), ("keywords", 4.0)), 5),
+    # the adaptive rule: where a query's wording is exact, the image channel (the tiny CLIP) and the
+    # dense text channel both drop to the rule's weight; no channel but the lexical one is special
+    Fusion(3, (("image", 1.0), ("text", 3.0), ("keywords", 1.0)), 100, Rule(0.5, 0.05, 3.0)),
+    Fusion(1, (("image", 2.0), ("text", 0.5), ("keywords", 1.0)), 20, Rule(0.6, 0.5)),
 ]
 
 
@@ -60,18 +65,24 @@ def test_local_fusion_scores_equal_qdrants(library, truth, cell):
                     encoders=library.encoders)  # fmt: skip
     channels = [c for c, _ in cell.weights]
     assert tuned.searcher.available("hybrid") == channels  # the tiny CLIP makes the image channel real
-    compared = 0
+    compared, exact = 0, 0
     for ad in truth[:10]:
         text = f"{ad['brand']} {ad['headline']}"
         rankings = channel_rankings(tuned, text, channels, 100)
         ours = dict(zip(rankings.ids, fused_scores(rankings, cell), strict=True))
-        # the grid is of fixed weights: compared with Qdrant's fusion of them, not the adaptive rule's
-        hits = tuned.search(SearchRequest(q=text, mode="hybrid", k=10, fusion="fixed"), snippets=False).hits
+        response = tuned.search(SearchRequest(q=text, mode="hybrid", k=10), snippets=False)
+        hits = response.hits
+        if cell.rule:  # the grid's test of the wording is the engine's
+            leads = cell.rule.exact(*rankings.coverage, rankings.stand_out)
+            exact += leads
+            assert (response.fusion["rule"] != "no exact wording") == leads
+            assert response.fusion["weights"] == dict(zip(channels, cell.weights_for(rankings), strict=True))
         assert [round(float(ours[h.id]), 5) for h in hits] == pytest.approx([h.score for h in hits], abs=2e-5)
         top = fuse(rankings, cell)
         assert sorted(ours[i] for i in top) == sorted(ours[h.id] for h in hits)  # same scores in the top
         compared += len(hits)
     assert compared >= 50
+    assert not cell.rule or exact > 0  # the rule's cells fused some queries with its weights
 
 
 def test_grid_starts_with_the_current_settings_and_skips_all_zero_weights():
@@ -107,6 +118,10 @@ def test_tune_reproduces_evaluates_figure_for_the_current_settings(library, labe
     assert result.verified["best"] == evaluate(best, queries, qrels, ["hybrid"]).metrics["hybrid"]["mrr@10"]
     assert result.means[result.best_index] == max(result.means) >= result.means[result.default_index]
     assert 0.0 <= result.cross_validated <= 1.0 and result.queries == len(queries)
+    rules = [c for c in result.cells if c.rule]  # the adaptive rule's parameters are learnt too
+    assert {c.rule.coverage for c in rules} >= {0.5, 1.0} and {c.rule.weight for c in rules} >= {0.0, 0.5}
+    assert {c.rule.stand_out for c in rules} >= {0.0, 5.0}
+    assert result.best.settings()["fusion"] == ("adaptive" if result.best.rule else "fixed")
     with pytest.raises(UsageError, match="unknown metric"):
         tune(library, queries, qrels, metric="map@100")
     with pytest.raises(UsageError, match="at least 20"):
@@ -142,6 +157,13 @@ def test_saved_settings_become_the_search_default_but_env_and_flags_win(own_libr
             assert httpx.get(f"{base}/api/stats").json()["fusion"]["prefetch_limit"] == 50
             page = httpx.get(f"{base}/stats").text
             assert "RRF k 13" in page and "0.4500 cross-validated" in page and "adsearch tune" in page
+        assert lib.searcher.settings.fusion == "fixed"  # the saved cell was of fixed weights
+        learnt = Fusion(13, cell.weights, 50, Rule(0.75, 0.2, 8.0))
+        save(lib, TuneResult("ndcg@10", [cell, learnt], [0.5, 0.6], queries=10, folds=5,
+                             cross_validated=0.55), source="q.tsv / q.qrels")  # fmt: skip
+        used = lib.searcher.settings
+        assert (used.fusion, used.exact_coverage, used.exact_weight, used.exact_stand_out) == (
+            "adaptive", 0.75, 0.2, 8.0)  # fmt: skip
     with Library(own_library.with_overrides(rrf_k=4), encoders=encoders) as lib:  # a flag
         assert lib.searcher.settings.rrf_k == 4 and lib.searcher.settings.prefetch_limit == 50
     monkeypatch.setenv("ADSEARCH_PREFETCH_LIMIT", "70")  # the environment
@@ -164,7 +186,9 @@ def test_cli_tune_saves_and_writes_the_grid(own_library, truth, tmp_path, capsys
     out = capsys.readouterr().out
     assert "current" in out and "2-fold cross-validated" in out and "saved as this collection's" in out
     lines = (tmp_path / "grid.tsv").read_text().splitlines()
-    assert lines[0].split("\t") == ["rrf_k", "w_image", "w_text", "w_keywords", "prefetch", "ndcg@10"]
+    rule = ["fusion", "exact_coverage", "exact_stand_out", "exact_weight"]
+    assert lines[0].split("\t") == ["rrf_k", "w_image", "w_text", "w_keywords", "prefetch", *rule, "ndcg@10"]
+    assert {line.split("\t")[5] for line in lines[1:]} == {"fixed", "adaptive"}
     values = [float(line.split("\t")[-1]) for line in lines[1:]]
     assert values == sorted(values, reverse=True) and len(values) > 1000
     with Library(own_library) as lib:

@@ -2,7 +2,7 @@
 on purpose, exact wording lets the keywords channel lead (the ad that says it ranks first where fixed
 weights put a paraphrase first), a descriptive query that matches one generic word keeps the fixed
 weights and their ranking, every response explains the weights it used, and --weights, a saved tune
-and --fusion fixed win over the adaptive rule."""
+(with the rule it learnt) and --fusion fixed win over the built-in rule."""
 
 from __future__ import annotations
 
@@ -15,13 +15,19 @@ from engine.channels import dims
 from engine.library import Library
 from engine.schema import SPARSE_CHANNEL, TEXT_CHANNEL
 from engine.search import Searcher, SearchRequest
-from engine.search.fusion import EXACT_COVERAGE, OTHER_WEIGHT, adaptive_plan, coverage
+from engine.search.fusion import Rule, adaptive_plan, coverage, stand_out
+from engine.settings import Settings
 from engine.store import PointData, open_store
 
+RULE = Rule.of(Settings())  # the built-in rule
 HEADLINE = "Twice the beef twice the pleasure"
 # ads whose dense vectors are the query's own (so the dense channel ranks them first) and whose text
 # shares one word with it: what fixed weights let outrank the ad that prints the headline
 PARAPHRASES = ["Double beef burger deal today", "Beef lovers weekend special", "Our beef, your way"]
+# where each paraphrase's dense vector comes from: the headline itself for the shortest (which BM25
+# also ranks second), near-copies of it for the others, so no two dense scores tie (a tie's order is
+# the index's to choose, and the test must not depend on it)
+STEERED = ["Twice the beef, twice the pleasure!", "twice the beef and twice the pleasure", HEADLINE]
 OTHERS = ["Fresh coffee every morning", "New phone with a brighter camera", "Ski holidays in the Alps"]
 
 
@@ -42,7 +48,8 @@ def build(db, settings, encoders):
     store = open_store(own)
     store.ensure_collection({TEXT_CHANNEL: dims(encoders)[TEXT_CHANNEL]})
     ads = [point(encoders, 1, HEADLINE, dense_from="Fresh salad bar and healthy greens")]
-    ads += [point(encoders, 2 + n, text, dense_from=HEADLINE) for n, text in enumerate(PARAPHRASES)]
+    ads += [point(encoders, 2 + n, text, dense_from=steer)
+            for n, (text, steer) in enumerate(zip(PARAPHRASES, STEERED, strict=True))]  # fmt: skip
     ads += [point(encoders, 5 + n, text) for n, text in enumerate(OTHERS)]
     store.upsert(ads)
     store.close()
@@ -68,7 +75,7 @@ def test_exact_wording_ranks_its_ad_first_where_fixed_weights_put_a_paraphrase_f
     adaptive, plan = ranking(library, HEADLINE, fusion="adaptive")
     assert adaptive[0] == own_ad
     assert plan["rule"] == "exact wording" and plan["weights"] == {
-        TEXT_CHANNEL: OTHER_WEIGHT,
+        TEXT_CHANNEL: RULE.weight,
         SPARSE_CHANNEL: 1.0,
     }
     assert plan["reason"].startswith("exact wording: 3 of 3 query words on one line of an ad: keywords leads")
@@ -91,9 +98,17 @@ def test_weights_given_a_saved_tune_and_fusion_fixed_win(made):
     def plan_with(settings, fusion=None) -> dict:  # the same store searched under other settings
         return Searcher(settings, library.encoders, library.store).search(HEADLINE, fusion=fusion).fusion
 
-    tuned = library.settings.with_tuned({"weights": {"image": 1.0, "text": 2.0, "keywords": 1.0}})
-    plan = plan_with(tuned.with_overrides(fusion="adaptive"))
-    assert plan["rule"] == "fixed" and plan["reason"] == "weights set by ADSEARCH_WEIGHTS or adsearch tune"
+    weights = {"image": 1.0, "text": 2.0, "keywords": 1.0}
+    old = plan_with(library.settings.with_tuned({"weights": weights}))  # saved before adaptive fusion
+    assert old["rule"] == "fixed" and old["weights"] == {TEXT_CHANNEL: 2.0, SPARSE_CHANNEL: 1.0}
+    learnt = {"weights": weights, "fusion": "adaptive", "exact_coverage": 0.9, "exact_weight": 0.25}
+    plan = plan_with(library.settings.with_tuned(learnt))  # the tuned rule, over the tuned weights
+    assert plan["rule"] == "exact wording" and plan["weights"] == {TEXT_CHANNEL: 0.25, SPARSE_CHANNEL: 1.0}
+    strict = plan_with(library.settings.with_tuned({**learnt, "exact_coverage": 1.0}))
+    assert strict["rule"] == "exact wording"  # 3 of 3 words: even full coverage holds
+    chose_fixed = plan_with(library.settings.with_tuned({**learnt, "fusion": "fixed"}))
+    assert chose_fixed["rule"] == "fixed"
+    assert plan_with(library.settings.with_overrides(fusion="fixed").with_tuned(learnt))["rule"] == "fixed"
     adaptive = library.settings.with_overrides(fusion="adaptive")
     assert plan_with(adaptive)["rule"] == "exact wording"  # the setting is the default
     assert plan_with(adaptive, fusion="fixed")["rule"] == "fixed"  # a request's choice wins
@@ -120,11 +135,30 @@ def test_the_cli_says_how_it_fused_and_the_environment_chooses(tmp_path, setting
 )  # fmt: skip
 def test_the_rule_is_about_words_together_on_one_line_and_treats_every_other_channel_alike(best, exact):
     base = {"image": 1.0, "text": 3.0, "keywords": 1.0}
-    plan = adaptive_plan(base, ["image", "text", "keywords"], "keywords", HEADLINE, best)
+    plan = adaptive_plan(base, ["image", "text", "keywords"], "keywords", HEADLINE, best, RULE)
     assert (plan.rule == "exact wording") == exact
     if exact:  # the image channel (CLIP) gets what the dense text channel gets: no channel is special
-        assert plan.weights == {"image": OTHER_WEIGHT, "text": OTHER_WEIGHT, "keywords": 1.0}
+        assert plan.weights == {"image": RULE.weight, "text": RULE.weight, "keywords": 1.0}
     else:
         assert plan.weights == base
     found, words = coverage(HEADLINE, best or "")
-    assert (words and found / words >= EXACT_COVERAGE) == exact
+    assert (words and found / words >= RULE.coverage) == exact
+
+
+def test_a_best_keyword_score_far_above_the_tenth_is_a_distinctive_match_even_when_words_are_misread():
+    base = {"image": 1.0, "text": 3.0, "keywords": 1.0}
+    channels = ["image", "text", "keywords"]
+    misread = "TW1CE THE BEEF\nTW1CE THE PLEASURE"  # OCR's reading: 2 of the 3 words are not there
+    assert coverage(HEADLINE, misread)[0] < RULE.coverage * 3
+    flat = stand_out([9.0, 8.5, 8.0, 7.9, 7.5, 7.0, 6.9, 6.5, 6.1, 6.0])  # one generic word: no leader
+    steep = stand_out([40.0, 6.0, 5.0, 4.0, 4.0, 3.0, 3.0, 2.0, 2.0, 2.0])  # the 4-grams found the ad
+    assert flat == 1.5 and steep == 20.0
+    assert stand_out([]) == 0.0 and stand_out([3.0]) == float("inf")  # none; a lone match
+    assert stand_out([40.0] + [4.0] * 20) == 10.0  # the 10th best, not the last
+    plan = adaptive_plan(base, channels, "keywords", HEADLINE, misread, RULE, steep)
+    assert plan.rule == "distinctive match" and plan.weights == {"image": RULE.weight, "text": RULE.weight,
+                                                                 "keywords": 1.0}  # fmt: skip
+    assert plan.reason.startswith("distinctive match: the best keywords score is 20.0x the 10th")
+    assert adaptive_plan(base, channels, "keywords", HEADLINE, misread, RULE, flat).weights == base
+    off = Rule(RULE.coverage, RULE.weight, stand_out=0.0)  # 0 turns the score signal off
+    assert adaptive_plan(base, channels, "keywords", HEADLINE, misread, off, steep).rule == "no exact wording"

@@ -26,6 +26,7 @@ ENVIRONMENT_NAMES = {
     "ocr_ppocr_det_side", "ocr_lang", "ocr_psm", "ocr_min_confidence", "ocr_scales",
     "ocr_retry_below_words", "cluster", "workers", "batch_size", "max_file_bytes", "url_schemes",
     "url_timeout", "max_image_pixels", "rrf_k", "prefetch_limit", "weights", "mmr_diversity", "fusion",
+    "exact_coverage", "exact_stand_out", "exact_weight",
 }  # fmt: skip
 SERVE_NAMES = {"host", "port", "api_key", "max_upload_bytes", "max_upload_files", "max_query_chars",
                "allowed_hosts", "max_concurrent_requests", "log_format", "log_queries",
