@@ -7,14 +7,17 @@ line printed on an ad) and brand (an advertiser's name). The collection is bench
 channels; CLIP weights cannot be downloaded here).
 
 Cross-validation: queries are split into 5 folds per set (seeded); for each fold the rule's cell
-(coverage threshold x weight of the other channels) that gains most over fixed weights on the other
-4 folds, summed over the sets, is applied to the held-out fold; the held-out figures are pooled.
+(coverage threshold x stand-out ratio x weight of the other channels) that gains most over fixed
+weights on the other 4 folds, summed over the sets, is applied to the held-out fold; the held-out
+figures are pooled. The oracle column fuses each query with the best of a few weight settings for
+it: the ceiling for any rule that picks weights per query.
 
-    .venv/bin/python -m bench.fusion
+    .venv/bin/python -m bench.fusion [--report]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 
@@ -53,11 +56,12 @@ def mrr(ranked: list[str], rel: dict[str, int]) -> float:
 
 
 def ndcg(ranked: list[str], rel: dict[str, int]) -> float:
+    """nDCG@10 with the grade as the gain, as trec_eval and ir-measures (`adsearch evaluate`) count it."""
     import math
 
-    dcg = sum((2 ** rel.get(k, 0) - 1) / math.log2(i + 1) for i, k in enumerate(ranked[:10], 1))
+    dcg = sum(rel.get(k, 0) / math.log2(i + 1) for i, k in enumerate(ranked[:10], 1))
     ideal = sorted(rel.values(), reverse=True)[:10]
-    best = sum((2**g - 1) / math.log2(i + 1) for i, g in enumerate(ideal, 1))
+    best = sum(g / math.log2(i + 1) for i, g in enumerate(ideal, 1))
     return dcg / best if best else 0.0
 
 
@@ -192,7 +196,15 @@ any OCR: bench/querysets/ads377_read/README.md, built by bench/read_sets.py.
 """
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true",
+                        help="rewrite fusion.md from fusion.json with bench/query.py's latest latency cost")  # fmt: skip
+    if parser.parse_args(argv).report:
+        data = json.loads((RESULTS / "fusion.json").read_text())
+        data["latency_cost_p50_ms"] = latency_cost()
+        write_results("fusion", data, report(data))
+        return
     settings = Settings(db=WORK / "quality-db", clip_model=str(WORK / "no-clip-weights"))
     sets = load_sets()
     with Library(settings) as library:

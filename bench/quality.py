@@ -145,6 +145,19 @@ DEFAULTS_NOTE = [
 ]
 
 
+def fusion_section() -> list[str]:
+    """Fixed vs adaptive fusion per query set, cross-validated, with the sets' provenance (bench/fusion.py's
+    latest results: issue #25's table)."""
+    from bench.common import RESULTS
+
+    path = RESULTS / "fusion.md"
+    if not path.exists():
+        return []
+    body = path.read_text().split("\n", 1)[1].split("\n---\n", 1)[0]  # without its title and footer
+    body = body.replace("\n## ", "\n### ")
+    return ["", "## Fusion that reads the query: four query sets (from bench/results/fusion.md)", body]
+
+
 def readers_section() -> list[str]:
     """The OCR reader grid (bench/readers.py's latest results), which decided the default readers."""
     from bench.common import RESULTS
@@ -216,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     if tuned:
         md += tuning_section(tuned)
     md += DEFAULTS_NOTE
+    md += fusion_section()
     md += readers_section()
     write_results("quality", data, "\n".join(md))
     print("\n".join(md))

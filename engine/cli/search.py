@@ -58,9 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 FUSION_HELP = (
-    "fixed channel weights, or adaptive: weights read from the query's wording (exact wording printed "
-    "on an ad lets the keywords channel lead); default ADSEARCH_FUSION, else adaptive. --weights and a "
-    "saved `adsearch tune` win"
+    "fixed channel weights, or adaptive: weights read from the query (wording printed on an ad, or a "
+    "keyword match that stands far above the rest, lets the keywords channel lead); default "
+    "ADSEARCH_FUSION, else a saved `adsearch tune`, else adaptive. --weights wins over both"
 )
 # the arguments SearchRequest checks, and the flag each comes from (for the error line)
 FLAGS = {"q": "the query", "mode": "--mode", "weights": "--weights", "where": "--where", "sort": "--sort",

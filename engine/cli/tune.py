@@ -1,4 +1,4 @@
-"""`adsearch tune`: fusion settings (RRF k, weights, prefetch) fitted to labelled queries."""
+"""`adsearch tune`: fusion settings (RRF k, weights, prefetch, adaptive rule) fitted to judged queries."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "tune",
         help="choose fusion settings (RRF k, weights, prefetch) on labelled queries",
         description="Grid-search the hybrid fusion settings (RRF k, each channel's weight, prefetch "
-        "depth) on labelled queries against the current collection, scored as `evaluate` scores them. "
+        "depth, then the adaptive rule's coverage, stand-out ratio and weight over the best of them) on "
+        "labelled queries against the current collection, scored as `evaluate` scores them. "
         "Prints the current settings' figure, the best cell's (in-sample) and a k-fold cross-validated "
         "figure (each fold's queries scored with the setting chosen on the other folds: what to expect "
         "on new queries), then the top cells. --save stores the best in the collection, where search "
-        "(CLI, API, web UI) uses it as its default; ADSEARCH_RRF_K / _WEIGHTS / _PREFETCH_LIMIT in the "
-        "environment still win. A running server picks it up when restarted.",
+        "(CLI, API, web UI) uses it as its default; ADSEARCH_RRF_K / _WEIGHTS / _PREFETCH_LIMIT / _FUSION / "
+        "_EXACT_* in the environment still win. A running server picks it up when restarted.",
     )
     p.add_argument("--queries", type=Path, help="query file: query_id<TAB>text per line")
     p.add_argument("--qrels", type=Path, help="TREC qrels: query_id 0 image_key grade")

@@ -51,7 +51,7 @@ class SearchSection(Section):
         "distinctive (0: not used)",
     )  # fmt: skip
     exact_weight: Annotated[float, ENV_ONLY] = Field(
-        0.1, ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False,
+        0.05, ge=0.0, le=MAX_WEIGHT, allow_inf_nan=False,
         description="adaptive fusion: every other channel's weight when the wording is exact",
     )  # fmt: skip
     # 0.3: with near-copies present, 9.7 distinct ads per top 10 (10 at 0.5) at less ranking cost

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
-from helpers import adsearch
+from helpers import adsearch, serve
 
+from api import create_app
 from engine.channels import dims
 from engine.library import Library
 from engine.schema import SPARSE_CHANNEL, TEXT_CHANNEL
@@ -121,7 +123,7 @@ def test_the_cli_says_how_it_fused_and_the_environment_chooses(tmp_path, setting
     shown = adsearch("search", HEADLINE, "--db", str(own.db), "-k", "3", env_extra=env)
     assert shown.returncode == 0, shown.stderr
     assert "fusion: exact wording: 3 of 3 query words" in shown.stdout
-    assert "[text=0.1, keywords=1]" in shown.stdout
+    assert f"[text={RULE.weight:g}, keywords=1]" in shown.stdout
     fixed = adsearch("search", HEADLINE, "--db", str(own.db), "--fusion", "fixed", "--json", env_extra=env)
     assert json.loads(fixed.stdout)["fusion"]["rule"] == "fixed"
     bad = adsearch("search", HEADLINE, "--db", str(own.db), "--fusion", "clever", env_extra=env)
@@ -162,3 +164,21 @@ def test_a_best_keyword_score_far_above_the_tenth_is_a_distinctive_match_even_wh
     assert adaptive_plan(base, channels, "keywords", HEADLINE, misread, RULE, flat).weights == base
     off = Rule(RULE.coverage, RULE.weight, stand_out=0.0)  # 0 turns the score signal off
     assert adaptive_plan(base, channels, "keywords", HEADLINE, misread, off, steep).rule == "no exact wording"
+
+
+def test_the_json_api_takes_fusion_and_explains_it_over_http(made):
+    library, own_ad = made
+    with serve(create_app(library)) as port:
+        url = f"http://127.0.0.1:{port}/api/search"
+        answer = httpx.get(url, params={"q": HEADLINE, "k": 3}).json()
+        assert answer["hits"][0]["id"] == own_ad
+        assert answer["fusion"]["rule"] == "exact wording"
+        assert answer["fusion"]["weights"] == {TEXT_CHANNEL: RULE.weight, SPARSE_CHANNEL: 1.0}
+        fixed = httpx.get(url, params={"q": HEADLINE, "k": 3, "fusion": "fixed"}).json()
+        assert fixed["fusion"] == {"rule": "fixed", "weights": {TEXT_CHANNEL: 3.0, SPARSE_CHANNEL: 1.0},
+                                   "reason": "fixed weights"}  # fmt: skip
+        assert fixed["hits"][0]["id"] != own_ad
+        posted = httpx.post(url, json={"q": HEADLINE, "k": 3, "fusion": "fixed"}).json()
+        assert posted["fusion"]["rule"] == "fixed"
+        bad = httpx.get(url, params={"q": HEADLINE, "fusion": "clever"})
+        assert bad.status_code == 422 and "fusion" in bad.text
