@@ -4,8 +4,8 @@ Counted as things happen: requests by method, route template and status with the
 the access log middleware, api/access_log.py, so refused and shed requests count too), search stage
 timings (the library's search observers: every search the served library answers), upload jobs and
 the images they ingested (the job queue's `finished` observers). Read at scrape time: admission
-slots in use and requests shed (api.guards.Occupancy), job queue length and each unfinished job's
-progress (library.jobs), the collection's size (store.count()).
+slots in use and requests shed (api.guards.Occupancy), the query cache's hits and misses, job queue
+length and each unfinished job's progress (library.jobs), the collection's size (store.count()).
 
 The engine knows nothing of this module: it calls plain observers (engine/observers.py)."""
 
@@ -124,6 +124,16 @@ class _ServerState:
             "adsearch_requests_shed", "requests answered 503 at once because the server was full",
             value=occupancy.shed,
         )  # fmt: skip
+        cache = self.library.query_cache
+        yield CounterMetricFamily(
+            "adsearch_query_cache_hits", "text query vectors found in the query cache", value=cache.hits
+        )
+        yield CounterMetricFamily(
+            "adsearch_query_cache_misses", "text query vectors encoded (not in the cache)", value=cache.misses
+        )
+        yield GaugeMetricFamily(
+            "adsearch_query_cache_entries", "query vectors in the cache", value=len(cache)
+        )
         unfinished = [job for job in self.library.jobs.list() if job.status in ("queued", "running")]
         yield GaugeMetricFamily(
             "adsearch_job_queue_length", "jobs accepted and not finished (queued or running)",

@@ -438,6 +438,12 @@ def notes(data: dict) -> list[str]:
     return out
 
 
+def cache_line(cache: dict | None) -> str:
+    if not cache:
+        return "not measured"
+    return f"{cache['hits']:,} hits, {cache['misses']:,} misses, hit rate {100 * cache['hit_rate']:.2f} %"
+
+
 def report(data: dict) -> str:
     """The markdown: the two phases' tables and what they mean."""
     c, o, s = data["clients16"], data["overload"], data["settings"]
@@ -459,7 +465,8 @@ def report(data: dict) -> str:
 One `adsearch serve` process on the ads377 collection (hybrid, k=10, CLIP ViT-B/32 architecture with
 random weights), {limit}; clients on the same machine over localhost. Queries: the
 {QUERIES} known-item statements cycled, so after the first pass their embeddings come from the
-searcher's cache: this measures the server under contention, not encoding.
+query cache: this measures the server under contention, not encoding. Query cache over the whole
+run (from /metrics): {cache_line(data.get("query_cache"))}.
 
 ## Closed loop: {s["clients"]} clients for {s["seconds"]:.0f} s (saturation)
 
@@ -571,7 +578,19 @@ def run(server_pid: int, port: int, queries: list[str], args: argparse.Namespace
                "growth_over_run": round(end["rss"] - memory["before_clients16"], 1)}  # fmt: skip
     limit = settings(args)["max_concurrent_requests"]
     slow = slow_bodies_phase(base_url, port, queries, limit, args.slow_seconds)
-    return {"clients16": clients16, "overload": overload, "memory_mib": memory, "slow_bodies": slow}
+    return {"clients16": clients16, "overload": overload, "memory_mib": memory, "slow_bodies": slow,
+            "query_cache": query_cache(base_url)}  # fmt: skip
+
+
+def query_cache(base_url: str) -> dict:
+    """The server's query cache over the whole run, from its /metrics (read from loopback)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        text = http.get("/metrics").text
+    found = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    hits, misses = found["adsearch_query_cache_hits_total"], found["adsearch_query_cache_misses_total"]
+    return {"hits": int(hits), "misses": int(misses), "hit_rate": round(hits / max(1.0, hits + misses), 4)}
 
 
 def main(argv: list[str] | None = None) -> None:

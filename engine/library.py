@@ -25,6 +25,7 @@ from engine.media.originals import Originals
 from engine.observers import Observers
 from engine.search import Searcher, SearchRequest, SearchResponse
 from engine.search.answer import answer
+from engine.search.encoding import QueryCache
 from engine.search.fields import CollectionFields
 from engine.search.like_board import like_board
 from engine.settings import TUNED_FUSION, Settings
@@ -42,6 +43,7 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
         self.store = store or open_store(settings)
         self._encoders = encoders
         self._searcher: Searcher | None = None
+        self.query_cache = QueryCache()  # outlives each Searcher; emptied when the collection changes
         self._stats: dict | None = None
         self._load_lock = threading.Lock()
         self.write_lock = threading.Lock()
@@ -70,7 +72,7 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
     @property
     def searcher(self) -> Searcher:
         if self._searcher is None:
-            self._searcher = Searcher(self.search_settings(), self.encoders, self.store)
+            self._searcher = Searcher(self.search_settings(), self.encoders, self.store, self.query_cache)
         return self._searcher
 
     def search_settings(self) -> Settings:
@@ -162,6 +164,7 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
     def invalidate_caches(self) -> None:
         """Forget the searcher and statistics: after a write, or new tuned fusion defaults."""
         self._searcher = None  # channel availability may have changed
+        self.query_cache.clear()
         self._stats = None
 
     # ------------------------------------------------------------------ statistics

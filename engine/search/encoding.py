@@ -1,10 +1,13 @@
-"""Query encoding: one vector per channel, the channels encoded concurrently, text queries cached."""
+"""Query encoding: one vector per channel, the channels encoded concurrently, text queries cached
+(QueryCache: its hits and misses are counted, and /metrics shows them)."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -24,12 +27,47 @@ def elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
+class QueryCache:
+    """Text queries' channel vectors, the least recently used dropped past `capacity`, with hits and
+    misses counted over the cache's whole life. A Library keeps one while it is open and empties it
+    whenever its collection changes."""
+
+    def __init__(self, capacity: int = TEXT_CACHE):
+        self.capacity = capacity
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[tuple[str, str], ChannelQuery | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], compute: Callable[[], ChannelQuery | None]) -> ChannelQuery | None:
+        """The cached value for `key`, or `compute()`'s, kept (two threads missing at once both compute)."""
+        with self._lock:
+            if key in self._items:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return self._items[key]
+            self.misses += 1
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class QueryEncoder:
     """Encodes queries for the channels with one set of encoders."""
 
-    def __init__(self, encoders: Encoders):
+    def __init__(self, encoders: Encoders, cache: QueryCache | None = None):
         self.encoders = encoders
-        self._embed_text = lru_cache(maxsize=TEXT_CACHE)(self._embed_text_uncached)
+        self.cache = cache if cache is not None else QueryCache()
         self._pool = ThreadPoolExecutor(max_workers=len(fused_names()), thread_name_prefix="encode")
 
     def embed(
@@ -44,7 +82,7 @@ class QueryEncoder:
                 vector = channel(name).encode_query(self.encoders, text, image)
                 query = ChannelQuery(name, vector) if vector is not None else None
             else:
-                query = self._embed_text(name, text)
+                query = self.cache.get((name, text), lambda: self._embed_text(name, text))
             timings[f"encode_{name}"] = elapsed_ms(start)
             return query
 
@@ -56,7 +94,7 @@ class QueryEncoder:
             raise SearchError("the query has no searchable words for this mode")
         return queries
 
-    def _embed_text_uncached(self, name: str, text: str) -> ChannelQuery | None:
+    def _embed_text(self, name: str, text: str) -> ChannelQuery | None:
         """One channel's vector for a text query; None when it has nothing to match (BM25: only stopwords)."""
         vector = channel(name).encode_query(self.encoders, text, None)
         return ChannelQuery(name, vector) if vector is not None else None

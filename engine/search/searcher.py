@@ -14,7 +14,7 @@ from engine.errors import NotFound, SearchError
 from engine.filters import Clause
 from engine.ingest.ocr import usable_ocr
 from engine.search.browse import matching_total
-from engine.search.encoding import QueryEncoder, elapsed_ms
+from engine.search.encoding import QueryCache, QueryEncoder, elapsed_ms
 from engine.search.feedback import with_examples
 from engine.search.fusion import LOOK, FusionPlan, Rule, adaptive_plan, fixed_plan, stand_out
 from engine.search.results import Hit, SearchResponse, explained_hits
@@ -45,13 +45,15 @@ def fusion_weights(settings: Settings) -> dict[str, float]:
 class Searcher:
     """Answers queries against one store with one set of encoders."""
 
-    def __init__(self, settings: Settings, encoders: Encoders, store: Store):
+    def __init__(
+        self, settings: Settings, encoders: Encoders, store: Store, query_cache: QueryCache | None = None
+    ):
         self.settings = settings
         self.weights = fusion_weights(settings)
         self.encoders = encoders
         self.store = store
         self._searchable: dict[str, bool] = {}  # channel -> usable here, asked once
-        self.query_encoder = QueryEncoder(encoders)
+        self.query_encoder = QueryEncoder(encoders, query_cache)
 
     def searchable(self, name: str) -> bool:
         """Whether a channel can be searched with these encoders over this store (the image channel
