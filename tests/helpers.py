@@ -94,3 +94,13 @@ def copy_of_sample(ingested, folder, file_date=None):
             for number, (pid, _) in enumerate(list(store.scroll(fields=["sha256"]))):
                 store.set_payload(pid, {"file_date": file_date(number)})
     return folder
+
+
+def sample_images(sample_dir, folder, count: int):
+    """`folder` made and holding the first `count` images of the sample (for a collection of its own)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted((sample_dir / "images").iterdir())[:count]:
+        shutil.copy(path, folder / path.name)
+    return folder

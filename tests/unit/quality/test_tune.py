@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import numpy as np
 import pytest
-from helpers import serve
+from helpers import sample_images, serve
 
 from api import create_app
 from engine.cli import main
@@ -131,10 +129,7 @@ def test_tune_reproduces_evaluates_figure_for_the_current_settings(library, labe
 @pytest.fixture()
 def own_library(tmp_path, settings, encoders, sample_dir):
     """A small collection of its own: saving writes its metadata."""
-    images = tmp_path / "images"
-    images.mkdir()
-    for path in sorted((sample_dir / "images").iterdir())[:12]:
-        shutil.copy(path, images / path.name)
+    images = sample_images(sample_dir, tmp_path / "images", 12)
     own = settings.with_overrides(db=tmp_path / "db")
     with Library(own, encoders=encoders) as lib:
         lib.ingest([images])

@@ -4,11 +4,9 @@ and misses exactly."""
 
 from __future__ import annotations
 
-import shutil
-
 import httpx
 import pytest
-from helpers import serve
+from helpers import sample_images, serve
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
@@ -36,10 +34,7 @@ def test_least_recently_used_goes_first_and_every_lookup_counts():
 
 @pytest.fixture()
 def library(tmp_path, settings, encoders, sample_dir):
-    images = tmp_path / "images"
-    images.mkdir()
-    for path in sorted((sample_dir / "images").iterdir())[:6]:
-        shutil.copy(path, images / path.name)
+    images = sample_images(sample_dir, tmp_path / "images", 6)
     with Library(settings.with_overrides(db=tmp_path / "db"), encoders=encoders) as lib:
         lib.ingest([images])
         yield lib, sample_dir
