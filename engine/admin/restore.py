@@ -50,6 +50,11 @@ def read_manifest(source: str) -> tuple[object, str, dict]:
 def check_backup(source: str) -> dict:
     """Verify every file the manifest lists (size and sha256) and that nothing is missing; the manifest,
     or BackupError naming the first file that differs."""
+    return _checked(source)[2]
+
+
+def _checked(source: str) -> tuple[object, str, dict]:
+    """read_manifest's (filesystem, root, manifest), once every file it lists is verified."""
     fs, root, manifest = read_manifest(source)
     files = manifest.get("files") or {}
     for name in (fmt.POINTS, fmt.COLLECTION):
@@ -68,13 +73,12 @@ def check_backup(source: str) -> dict:
             raise BackupError(f"{source}: {name} is missing") from None
         if size != expected.get("bytes") or digest.hexdigest() != expected.get("sha256"):
             raise BackupError(f"{source}: {name} differs from the manifest (damaged or changed)")
-    return manifest
+    return fs, root, manifest
 
 
 def restore_backup(source: str, settings: Settings, progress: bool = False) -> dict:
     """Check the backup, then restore it into the library `settings` name; what was restored."""
-    manifest = check_backup(source)
-    fs, root, _ = read_manifest(source)
+    fs, root, manifest = _checked(source)
     target = Path(settings.db)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} is not empty: restore into a new folder (nothing is overwritten)")

@@ -7,8 +7,8 @@ float32, which tests/unit/quality/test_tune.py checks against Qdrant's own fusio
 `adsearch evaluate`'s metrics and image keys. Beside the in-sample best, a k-fold cross-validated
 figure says what the choice is worth on queries it was not chosen on.
 
-The adaptive rule (engine.search.fusion) is learnt the same way: each query's exact-wording test
-needs only the lexical channel's best hit, fetched with its ranking, so cells of the rule's two
+The adaptive rule (engine.search.fusion) is learnt the same way: its test of each query needs only
+the lexical channel's best hit and best scores, fetched with its ranking, so cells of the rule's three
 parameters over the current and the best fixed weights join the grid (the rule's cells are built on
 the best fixed cell of all the queries, the one place the folds share a choice).
 """
@@ -85,7 +85,7 @@ class Fusion:
         rule = self.rule
         if rule is None or rankings.lexical is None or not rule.exact(*rankings.coverage, rankings.stand_out):
             return list(base.values())
-        return list(exact_weights(base, list(base), rankings.lexical, self.rule).values())
+        return list(exact_weights(base, list(base), rankings.lexical, rule).values())
 
 
 def fusion_grid(channels: list[str], default: Fusion) -> list[Fusion]:

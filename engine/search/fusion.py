@@ -1,11 +1,13 @@
 """How a hybrid query's channels are weighed in Qdrant's RRF: fixed weights, or weights that read the
 query ("adaptive"). The fusion itself stays Qdrant's weighted RRF; only the weights change per query.
 
-The adaptive rule looks first at the lexical (sparse) channel alone: its best hit, and the one line of
-that hit's text that holds most of the query's words. When most of them are there together (the
-query is wording printed on an ad: a headline, a brand, a line copied from it), the lexical channel
-leads and every other channel (dense text, image) is kept at a low weight, so a near paraphrase
-elsewhere cannot outrank the ad that says it; otherwise the fixed weights apply. The rule names no
+The adaptive rule looks first at the lexical (sparse) channel alone: its best hit, the one line of
+that hit's text that holds most of the query's words, and how far the hit's score stands above the
+channel's LOOK-th best. When most of the words are there together (the query is wording printed on an
+ad: a headline, a brand, a line copied from it) or the score stands far out (a distinctive match, e.g.
+a brand OCR half-misread that the character 4-grams still found), the lexical channel leads and every
+other channel (dense text, image) is kept at a low weight, so a near paraphrase elsewhere cannot
+outrank the ad that says it; otherwise the fixed weights apply. The rule names no
 channel but the lexical one: a dense channel, image or text or one a plug-in adds, is treated alike.
 Measured on the ads377 dev sets and two read-off-the-ads sets (bench/results/quality.md)."""
 
@@ -51,7 +53,7 @@ class Rule:
 class FusionPlan:
     """The weights one query is fused with, and why (shown in every explanation)."""
 
-    rule: str  # fixed | given | exact wording | no exact wording
+    rule: str  # fixed | given | exact wording | distinctive match | no exact wording
     weights: dict[str, float]
     reason: str
 
