@@ -62,6 +62,18 @@ def serve(app, lifespan: str = "auto"):
         thread.join(timeout=10)
 
 
+@contextmanager
+def served_client(app, timeout: float = 60, lifespan: str = "auto"):
+    """An httpx client of `app` served by `serve` (real HTTP on a loopback port), closed after."""
+    import httpx
+
+    with (
+        serve(app, lifespan) as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout) as http,
+    ):
+        yield http
+
+
 def adsearch(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     """Run the `adsearch` console script as a user does (a subprocess, offline)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
@@ -98,8 +110,6 @@ def copy_of_sample(ingested, folder, file_date=None):
 
 def sample_images(sample_dir, folder, count: int):
     """`folder` made and holding the first `count` images of the sample (for a collection of its own)."""
-    import shutil
-
     folder.mkdir(parents=True, exist_ok=True)
     for path in sorted((sample_dir / "images").iterdir())[:count]:
         shutil.copy(path, folder / path.name)

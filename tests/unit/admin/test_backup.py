@@ -13,9 +13,8 @@ import sys
 import textwrap
 import threading
 
-import httpx
 import pytest
-from helpers import adsearch, copy_of_sample, png_bytes, serve
+from helpers import adsearch, copy_of_sample, png_bytes, served_client
 
 from api.app import create_app
 from api.settings import ServeSettings
@@ -136,8 +135,7 @@ def test_the_api_backs_up_a_served_library_with_its_uploads(tmp_path, settings, 
     db = copy_of_sample(ingested, tmp_path / "db")
     own = ServeSettings.serving(settings).with_overrides(db=db, backup_dir=tmp_path / "backups")
     upload = png_bytes()
-    with Library(own, encoders=encoders) as lib, serve(create_app(lib)) as port:
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    with Library(own, encoders=encoders) as lib, served_client(create_app(lib), timeout=120) as http:
         job = http.post(
             "/api/images", params={"wait": "true"}, files={"files": ("new.png", upload, "image/png")}
         )
@@ -159,8 +157,7 @@ def test_the_api_backs_up_a_served_library_with_its_uploads(tmp_path, settings, 
 def test_the_admin_backup_needs_the_key_when_one_is_set(tmp_path, settings, encoders, ingested):
     db = copy_of_sample(ingested, tmp_path / "db")
     own = ServeSettings.serving(settings).with_overrides(db=db, api_key="s3cret")
-    with Library(own, encoders=encoders) as lib, serve(create_app(lib)) as port:
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    with Library(own, encoders=encoders) as lib, served_client(create_app(lib), timeout=120) as http:
         assert http.post("/api/admin/backup").status_code == 401
         assert not (db / "backups").exists()
         done = http.post("/api/admin/backup", headers={"X-API-Key": "s3cret"})
@@ -196,8 +193,7 @@ def test_a_backup_during_an_upload_job_and_a_delete_restores_and_finishes_the_jo
 ):
     db = copy_of_sample(ingested, tmp_path / "db")
     own = ServeSettings.serving(settings).with_overrides(db=db, batch_size=2)
-    with Library(own, encoders=encoders) as lib, serve(create_app(lib)) as port:
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    with Library(own, encoders=encoders) as lib, served_client(create_app(lib), timeout=120) as http:
         gone = next(pid for pid, _ in lib.store.scroll())
         job = lib.jobs.submit(distinct_pngs(20))
         assert http.delete(f"/api/images/{gone}").status_code == 200  # while the job runs

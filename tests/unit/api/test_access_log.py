@@ -12,9 +12,8 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 
-import httpx
 import pytest
-from helpers import serve
+from helpers import served_client
 
 from api import create_app
 from api.access_log import StructuredFormatter, configure_logging, request_id
@@ -60,10 +59,7 @@ def app_over(library, **settings):
         app = create_app(library)
     finally:
         library.settings = original
-    with (
-        serve(app, lifespan="off") as port,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
-    ):
+    with served_client(app, lifespan="off") as http:
         yield http
 
 

@@ -14,7 +14,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import copy_of_sample, serve
+from helpers import copy_of_sample, served_client
 
 from api import create_app
 from api.settings import ServeSettings
@@ -37,10 +37,7 @@ def export_library(tmp_path_factory, settings, encoders, ingested):
 
 @pytest.fixture(scope="module")
 def http(export_library):
-    with (
-        serve(create_app(export_library)) as port,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client,
-    ):
+    with served_client(create_app(export_library), timeout=120) as client:
         yield client
 
 

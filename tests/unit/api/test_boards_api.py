@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from helpers import copy_of_sample, serve
+from helpers import copy_of_sample, served_client
 
 from api import create_app
 from api.settings import ServeSettings
@@ -22,10 +21,7 @@ def board_library(tmp_path_factory, settings, encoders, ingested):
 
 @pytest.fixture(scope="module")
 def http(board_library):
-    with (
-        serve(create_app(board_library)) as port,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c,
-    ):
+    with served_client(create_app(board_library)) as c:
         yield c
 
 

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from helpers import png_bytes, serve
+from helpers import png_bytes, served_client
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -70,7 +70,7 @@ def metrics_library(tmp_path_factory, settings, encoders):
 @pytest.fixture(scope="module")
 def server(metrics_library):
     app = create_app(metrics_library)
-    with serve(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+    with served_client(app, timeout=120) as http:
         yield app, http
 
 
@@ -165,10 +165,7 @@ def test_a_shed_request_is_logged_and_counted(metrics_library, monkeypatch, caps
 
     monkeypatch.setattr(metrics_library, "search", held)
     capsys.readouterr()
-    with (
-        serve(app, lifespan="off") as port,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
-    ):
+    with served_client(app, lifespan="off") as http:
         first: list[httpx.Response] = []
         holder = threading.Thread(target=lambda: first.append(http.get("/api/search", params={"q": "sale"})))
         holder.start()

@@ -12,7 +12,7 @@ import sys
 
 import httpx
 import pytest
-from helpers import serve
+from helpers import served_client
 
 from api import create_app
 
@@ -68,10 +68,8 @@ def http(meta_db, cli_env, settings, encoders):
     from engine.library import Library
 
     library = Library(settings.with_overrides(db=meta_db[0]), encoders=encoders)
-    with library, serve(create_app(library), lifespan="off") as port:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        with client:
-            yield client
+    with library, served_client(create_app(library), lifespan="off") as client:
+        yield client
 
 
 def names(answer: httpx.Response) -> set[str]:
