@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_of(args, ServeSettings)
     library = open_library(settings)
     where = printable(f"http://{settings.host}:{settings.port}/")
+    library.start_warming()  # files read ahead, encoders loaded, one search: /health says "warming"
     print(f"adsearch: serving {library.store.count()} images at {where}", flush=True)
     try:  # uvicorn's own limits on idle connections and request heads (api.guards bounds the bodies)
         uvicorn.run(create_app(library), host=settings.host, port=settings.port, log_level="warning",

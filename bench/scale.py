@@ -5,7 +5,8 @@ What is real and what is synthesised (there are no million real ads here):
 - payloads: real ads377 payloads (bench/.work/ads377-db: word boxes, OCR text, pipeline record...),
   one drawn per point, each with its own sha256 and path; `ingested_at` in ingest order,
   `file_date` and `folder` (1,000 folders) drawn. Payload indexes: the ones ingest makes (every
-  built-in field but has_text), made before the points are written, as ingest does.
+  built-in field but has_text), made after the points are written, as restore and migrate do
+  (engine.store.bulk: Qdrant's bulk-load order).
 - text vectors (MiniLM, 384-d): the real encoder's vectors of 49k real ad texts (the Pitt
   annotators' action-reason statements and slogans, the OCR text of the ads377 ads and of the
   Pitt ads with OCR; the benchmark's queries left out), encoded once and kept in bench/.work; each
@@ -55,6 +56,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,6 +65,7 @@ import numpy as np
 from bench.common import ADS377, RESULTS, WORK, percentiles, write_results
 from engine.store import EdgeStore, PointData, SparseVec, open_store, point_id
 from engine.store.base import HNSW_EF_CONSTRUCT
+from engine.store.bulk import BULK_BATCH, BulkLoad
 
 DIMS = {"image": 512, "text": 384, "creative": 99}
 QUERIES = 500
@@ -290,42 +293,28 @@ def index_fields() -> dict[str, str]:
 
 
 def build(db: Path, n: int, args, source, meta, pool: np.ndarray | None) -> dict:
-    """Fill a new store with `n` synthesised points; seconds of each step."""
+    """Fill a new store with `n` synthesised points as a bulk load does (engine.store.bulk: every
+    point, then the payload indexes, then the graphs); seconds of each step."""
     shutil.rmtree(db, ignore_errors=True)
     synth = Synthesiser(source, args.vectors, pool=pool)
-    import engine.store.edge
-
-    engine.store.edge.HNSW_EF_CONSTRUCT = args.ef_construct  # the graph's build beam (default: the store's)
     store = EdgeStore(db, "ads", quantize=not args.no_quantize)
+    store.ef_construct = args.ef_construct  # the graph's build beam (default: the store's)
     store.ensure_collection(DIMS)
-    store.ensure_indexes(index_fields())
-    generate_s = upsert_s = 0.0
+    load = BulkLoad(store)
+    generate_s = 0.0
     started = time.perf_counter()
-    done, report_at = 0, max(args.batch, n // 20)
-    batches = synth.batches(n, args.batch, seed=args.seed)
-    while True:
-        t0 = time.perf_counter()
-        points = next(batches, None)
-        t1 = time.perf_counter()
-        generate_s += t1 - t0
-        if points is None:
-            break
-        store.upsert(points)
-        upsert_s += time.perf_counter() - t1
-        done += len(points)
-        if done >= report_at or done == n:
-            rate = done / upsert_s
-            print(f"  upserted {done:,}/{n:,} ({rate:,.0f} points/s in the store; "
+    report_at = step = max(args.batch, n // 20)
+    for points in _timed(synth.batches(n, args.batch, seed=args.seed)):
+        generate_s += points.seconds
+        load.write(points.value)
+        if load.points >= report_at or load.points == n:
+            print(f"  wrote {load.points:,}/{n:,} ({load.points / load.write_s:,.0f} points/s in the store; "
                   f"{time.perf_counter() - started:,.0f} s so far)", flush=True)  # fmt: skip
-            report_at += max(args.batch, n // 20)
-    t0 = time.perf_counter()
-    store.flush()
-    upsert_s += time.perf_counter() - t0
-    print("  optimize (HNSW graphs, int8 vectors, segment merges) ...", flush=True)
-    t0 = time.perf_counter()
-    store.optimize()
-    optimize_s = time.perf_counter() - t0
+            report_at += step
+    print("  payload indexes, then optimize (HNSW graphs, int8 vectors, segment merges) ...", flush=True)
+    load.finish(index_fields())
     info = store.shard.info()
+    done = load.figures()
     figures = {
         "points": n,
         "vectors": args.vectors,
@@ -333,10 +322,11 @@ def build(db: Path, n: int, args, source, meta, pool: np.ndarray | None) -> dict
         "ef_construct": args.ef_construct,
         "batch": args.batch,
         "generate_s": round(generate_s, 1),
-        "upsert_s": round(upsert_s, 1),
-        "optimize_s": round(optimize_s, 1),
-        "build_s": round(upsert_s + optimize_s, 1),
-        "upsert_points_per_s": round(n / upsert_s, 1),
+        "upsert_s": done["write_s"],
+        "payload_index_s": done["payload_index_s"],
+        "optimize_s": done["optimize_s"],
+        "build_s": round(done["write_s"] + done["payload_index_s"] + done["optimize_s"], 1),
+        "upsert_points_per_s": done["write_points_per_s"],
         "segments": info.segments_count,
         "indexed_vectors": info.indexed_vectors_count,
         "builder_peak_rss_mib": proc_status()["peak"],
@@ -344,9 +334,26 @@ def build(db: Path, n: int, args, source, meta, pool: np.ndarray | None) -> dict
     keep = {k: v for k, v in meta.items() if k not in ("dims", "quantization")}
     store.update_metadata({**keep, "fields": {}, "scale_build": figures})
     store.close()
-    print(f"  built in {figures['build_s']:,} s (upsert {figures['upsert_s']:,} s, "
-          f"optimize {figures['optimize_s']:,} s)", flush=True)  # fmt: skip
+    print(f"  built in {figures['build_s']:,} s (write {figures['upsert_s']:,} s, payload indexes "
+          f"{figures['payload_index_s']:,} s, optimize {figures['optimize_s']:,} s)", flush=True)  # fmt: skip
     return figures
+
+
+@dataclass
+class _Timed:
+    value: object
+    seconds: float
+
+
+def _timed(items):
+    """Each item of an iterator with the seconds it took to make."""
+    iterator = iter(items)
+    while True:
+        start = time.perf_counter()
+        item = next(iterator, None)
+        if item is None:
+            return
+        yield _Timed(item, time.perf_counter() - start)
 
 
 COMPONENTS = [  # (directory or file name prefix inside a segment, component)
@@ -450,7 +457,8 @@ def serve(args) -> None:
     weights = [settings.weights.get(c, 1.0) for c in channels]
     call = {"weights": weights, "limit": 10, "offset": 0, "prefetch_limit": settings.prefetch_limit,
             "rrf_k": settings.rrf_k}  # fmt: skip
-    vectors = [searcher._embed(channels, q, None, {}) for q in spec["queries"]]
+    vectors = [searcher.query_encoder.embed(channels, q, None, {}) for q in spec["queries"]]
+    save_query_vectors(Path(args.serve_out).with_suffix(".npz"), vectors)
     fast_ms, exact_ms = [], []
     found = defaultdict(list)
     results = []
@@ -460,7 +468,7 @@ def serve(args) -> None:
         fast = store.search(qs, **{**call, "weights": w})
         fast_ms.append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
-        exact = store.search(qs, **{**call, "weights": w}, exact=True)
+        exact = store.search(qs, **{**call, "weights": w, "prefetch_limit": REFERENCE_DEPTH}, exact=True)
         exact_ms.append((time.perf_counter() - t0) * 1000)
         results.append((qs, w, exact))
         for name, a, b in _rankings(fast, exact):
@@ -485,36 +493,39 @@ def _rankings(fast, exact):
             yield channel, a, [h.id for h in exact.per_channel[channel][:10]]
 
 
-SWEEP = [  # (oversampling, hnsw_ef, int8 vectors searched); "auto": Qdrant's own beam
-    (2.0, 512, True), (1.0, 512, True), (3.0, 512, True), (2.0, "auto", True), (2.0, 256, True),
-    (2.0, 1024, True), (2.0, 2048, True), (None, "auto", False), (None, 512, False), (None, 1024, False),
+SWEEP = [  # (prefetch depth, oversampling, hnsw_ef, int8 vectors searched); "auto": Qdrant's own beam
+    *[(depth, 2.0, ef, True) for depth in (20, 30, 50, 100) for ef in (256, 512, 1024)],
+    (30, 2.0, 2048, True), (100, 2.0, 2048, True), (100, 2.0, "auto", True), (100, 1.0, 512, True),
+    (100, None, 512, False), (100, None, 1024, False),
 ]  # fmt: skip
+REFERENCE_DEPTH = 100  # recall is against the exact fused top 10 of channels ranked this deep
 
 
 def sweep(store, results, call) -> list[dict]:
-    """Store latency and recall for other oversampling factors and HNSW beams, and without the int8
-    vectors (float32 HNSW search: what quantisation itself costs in recall)."""
-    default = (store.oversampling, store.hnsw_ef, store._params)
+    """Store latency and recall of the fused top 10 for other prefetch depths, HNSW beams and
+    oversampling factors, and without the int8 vectors (float32 HNSW search: what quantisation itself
+    costs in recall)."""
+    default = (call["prefetch_limit"], store.oversampling, store.hnsw_ef, store._params)
     rows = []
-    for oversampling, ef, quantised in SWEEP:
-        store.oversampling = oversampling or default[0]
+    for depth, oversampling, ef, quantised in SWEEP:
+        store.oversampling = oversampling or default[1]
         store.hnsw_ef = None if ef == "auto" else ef
-        store._params = default[2] if quantised else _float32_params(store)
+        store._params = default[3] if quantised else _float32_params(store)
         ms, found = [], defaultdict(list)
         for qs, w, exact in results:
             t0 = time.perf_counter()
-            fast = store.search(qs, **{**call, "weights": w})
+            fast = store.search(qs, **{**call, "weights": w, "prefetch_limit": depth})
             ms.append((time.perf_counter() - t0) * 1000)
             for name, a, b in _rankings(fast, exact):
                 found[name].append(len(set(a) & set(b)) / max(1, min(10, len(b))))
-        row = {"oversampling": oversampling, "hnsw_ef": ef, "quantised": quantised,
-               "default": (oversampling, ef, quantised) == (default[0], default[1], True),
+        row = {"prefetch_limit": depth, "oversampling": oversampling, "hnsw_ef": ef, "quantised": quantised,
+               "default": (depth, oversampling, ef, quantised) == (*default[:3], True),
                "store_ms": percentiles(ms),
                "recall@10": {k: round(float(np.mean(v)), 4) for k, v in found.items()}}  # fmt: skip
-        print(f"  sweep {'int8' if quantised else 'fp32'} oversampling={oversampling} ef={ef}: "
+        print(f"  sweep depth={depth} {'int8' if quantised else 'fp32'} oversampling={oversampling} ef={ef}: "
               f"p50 {row['store_ms']['p50']} ms, recall {row['recall@10']}", flush=True)  # fmt: skip
         rows.append(row)
-    store.oversampling, store.hnsw_ef, store._params = default
+    store.oversampling, store.hnsw_ef, store._params = default[1:]
     return rows
 
 
@@ -530,6 +541,88 @@ def _float32_params(store):
     return params
 
 
+def save_query_vectors(path: Path, vectors) -> None:
+    """Each query's image and text vectors as the engine encoded them (NaN rows: none), for the peer."""
+    out = {}
+    for channel in ("image", "text"):
+        rows = np.full((len(vectors), DIMS[channel]), np.nan, np.float32)
+        for i, qs in enumerate(vectors):
+            found = [q.vector for q in qs if q.channel == channel]
+            if found:
+                rows[i] = found[0]
+        out[channel] = rows
+    np.savez(path, **out)
+
+
+# ---------------------------------------------------------------------------------- peer (child)
+
+PEER_SWEEP = [(1.5, None), (3.0, None), (1.5, 2)]  # (ef as a multiple of the depth, refine factor)
+
+
+def peer(args) -> None:
+    """The `--peer` child: the same points in LanceDB (bench/peers/lancedb_peer.py), built once and
+    kept beside the store, searched with the same query texts and vectors; its own figures."""
+    from bench.peers.lancedb_peer import LancePeer, quality_ads377
+
+    spec = json.loads(Path(args.serve_spec).read_text())
+    folder = Path(args.peer)
+    table = LancePeer(folder)
+    built = json.loads((folder / "build.json").read_text()) if (folder / "build.json").exists() else None
+    if table.table is None or built is None or built.get("points") != spec["points"]:
+        source, _ = source_points()
+        pool = np.load(spec["pool"]) if spec.get("pool") else None
+        synth = Synthesiser(source, spec["vectors"], pool=pool)
+        print(f"--- LanceDB: building {spec['points']:,} points in {folder}", flush=True)
+        built = {"points": spec["points"], **table.build(synth.batches(spec["points"], BULK_BATCH, seed=spec["seed"]),
+                                                         spec["points"])}  # fmt: skip
+        (folder / "build.json").write_text(json.dumps(built))
+        table = LancePeer(folder)  # reopened, as a fresh process would
+    out: dict = {"name": "lancedb", "version": _version("lancedb"), "build": built}
+    vectors = np.load(spec["query_vectors"])
+    queries = [(vectors["image"][i], None if np.isnan(vectors["text"][i][0]) else vectors["text"][i], text)
+               for i, text in enumerate(spec["queries"])]  # fmt: skip
+    depth = spec["depth"]
+    for query in queries[:WARMUP]:
+        table.search(*query, depth=depth)
+    # two passes, as adsearch's store calls come after its engine pass over the same queries
+    for key in ("first_pass_ms", "store_ms"):
+        ms = []
+        for query in queries:
+            t0 = time.perf_counter()
+            table.search(*query, depth=depth)
+            ms.append((time.perf_counter() - t0) * 1000)
+        out[key] = percentiles(ms)
+    out["rss_mib"] = proc_status()
+    print(f"  LanceDB p50 {out['store_ms']['p50']} ms, p99 {out['store_ms']['p99']} ms; RSS {out['rss_mib']}",
+          flush=True)  # fmt: skip
+    some = queries[:SWEEP_QUERIES]
+    exact = [table.search(*q, exact=True, depth=depth) for q in some]
+    out["sweep"] = []
+    for ef_factor, refine in PEER_SWEEP:
+        table.ef_factor, table.refine_factor = ef_factor, refine
+        ms, recall = [], []
+        for query, truth in zip(some, exact, strict=True):
+            t0 = time.perf_counter()
+            found = table.search(*query, depth=depth)
+            ms.append((time.perf_counter() - t0) * 1000)
+            recall.append(len(set(found) & set(truth)) / max(1, min(10, len(truth))))
+        row = {"ef": int(ef_factor * depth * (refine or 1)), "refine_factor": refine,
+               "default": (ef_factor, refine) == PEER_SWEEP[0], "store_ms": percentiles(ms),
+               "recall@10": round(float(np.mean(recall)), 4)}  # fmt: skip
+        print(f"  LanceDB ef {row['ef']} refine {refine}: p50 {row['store_ms']['p50']} ms, recall {row['recall@10']}",
+              flush=True)  # fmt: skip
+        out["sweep"].append(row)
+    out["recall@10_vs_exact"] = out["sweep"][0]["recall@10"]
+    out["quality_ads377"] = quality_ads377(depth=depth)
+    Path(args.serve_out).write_text(json.dumps(out))
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 # ---------------------------------------------------------------------------------- HTTP
 
 
@@ -541,12 +634,26 @@ def time_http(db: Path, queries: list[str], warmup: list[str]) -> dict:
     port = free_port()
     server, startup_s = start_server(port, warmup[0], db, timeout_s=1800)
     try:
+        warm_s = _warm_seconds(port)
         ms = search_times(port, queries, warmup, timeout_s=120)
         memory = proc_status(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    return {"ms": percentiles(ms), "startup_s": round(startup_s, 2), "rss_mib": memory}
+    return {"ms": percentiles(ms), "startup_s": round(startup_s, 2), "warm": warm_s, "rss_mib": memory}
+
+
+def _warm_seconds(port: int, timeout_s: float = 600) -> dict:
+    """The server's warm-up as /health reports it once done (files read ahead, encoders, a search)."""
+    import httpx
+
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=30).json()
+        if health["status"] != "warming":
+            return health.get("warm") or {}
+        time.sleep(0.2)
+    return {"note": "still warming after the timeout"}
 
 
 # ---------------------------------------------------------------------------------- main
@@ -584,6 +691,9 @@ def run(args) -> dict:
                "--serve-out", str(result)]  # fmt: skip
         subprocess.run(cmd, check=True)
         served = json.loads(result.read_text())
+        peers = (
+            [] if args.no_peer else [run_peer(args, db, pool, queries, result.with_suffix(".npz"), Path(tmp))]
+        )
     http = None
     if not args.no_http:
         print("--- adsearch serve over HTTP", flush=True)
@@ -616,7 +726,24 @@ def run(args) -> dict:
         "sweep": served.get("sweep"),
         "sweep_queries": min(SWEEP_QUERIES, len(queries)),
         "load_average": load,  # 1/5/15-minute load of the machine (2 cores): others' work shows here
+        "peers": peers,
     }
+
+
+def run_peer(args, db: Path, pool: Path | None, queries: list[str], vectors: Path, tmp: Path) -> dict:
+    """The LanceDB peer in a fresh process, on the same points, query texts and query vectors."""
+    from engine.settings import Settings
+
+    spec, result = tmp / "peer-spec.json", tmp / "peer-result.json"
+    spec.write_text(json.dumps({"points": args.points, "vectors": args.vectors, "seed": args.seed,
+                                "pool": str(pool) if pool else None, "queries": queries,
+                                "query_vectors": str(vectors), "depth": Settings().prefetch_limit}))  # fmt: skip
+    print("--- the LanceDB peer, from a fresh process", flush=True)
+    folder = db.with_name(db.name.removesuffix("-db") + "-lancedb")
+    cmd = [sys.executable, "-m", "bench.scale", "--peer", str(folder), "--serve-spec", str(spec),
+           "--serve-out", str(result)]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return json.loads(result.read_text())
 
 
 def label(args) -> str:
@@ -680,7 +807,7 @@ def report(data: dict) -> str:
         "",
         f"Targets at 1,000,000 points on 2 cores: {TARGETS}.",
         "",
-        "| points | vectors | layout | build s (upsert + index) | upsert points/s | disk | serve RSS (anon + file) "
+        "| points | vectors | layout | build s (write + payload indexes + graphs) | upsert points/s | disk | serve RSS (anon + file) "
         "| engine p50 / p99 ms | store p50 / p99 ms | recall@10 fused / image / text | HTTP p50 / p99 ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -688,7 +815,8 @@ def report(data: dict) -> str:
         b, r, rec, h = s["build"], s["rss_detail_mib"]["after_queries"], s["recall@10_detail"], s.get("http")
         md.append(
             f"| {s['points']:,} | {s['vectors']} | {_layout(s)} "
-            f"| {b['build_s']:,} ({b['upsert_s']:,} + {b['optimize_s']:,}) | {b['upsert_points_per_s']:,.0f} "
+            f"| {b['build_s']:,} ({b['upsert_s']:,} + {b.get('payload_index_s', '-')} + {b['optimize_s']:,}) "
+            f"| {b['upsert_points_per_s']:,.0f} "
             f"| {_mib(s['disk_mib'])} | {_mib(r['rss'])} ({_mib(r.get('anon', 0))} + {_mib(r.get('file', 0))}) "
             f"| {s['engine']['p50']} / {s['engine']['p99']} | {s['store_ms']['p50']} / {s['store_ms']['p99']} "
             f"| {rec.get('fused')} / {rec.get('image')} / {rec.get('text')} "
@@ -743,9 +871,9 @@ def _details(s: dict) -> list[str]:
         "",
         f"## {s['points']:,} points, {s['vectors']} vectors, {_layout(s)}",
         "",
-        f"- Build: upsert {b['upsert_s']:,} s ({b['upsert_points_per_s']:,.0f} points/s in the store, "
+        f"- Build: write {b['upsert_s']:,} s ({b['upsert_points_per_s']:,.0f} points/s in the store, "
         f"batches of {b.get('batch', 256)}; synthesising the points took another {b['generate_s']:,} s, not "
-        f"counted), optimize {b['optimize_s']:,} s; {b['segments']} segments, {b['indexed_vectors']:,} "
+        f"counted), payload indexes {b.get('payload_index_s', '-')} s, optimize {b['optimize_s']:,} s; {b['segments']} segments, {b['indexed_vectors']:,} "
         f"indexed vectors; builder peak RSS {_mib(b['builder_peak_rss_mib'])}.",
         "- Disk: " + ", ".join(f"{k} {_mib(v)}" for k, v in s["disk_detail_mib"].items() if k != "total")
         + f"; total {_mib(s['disk_mib'])} ({s['disk_mib'] / s['points'] * 1024:.1f} KiB per point).",
@@ -769,24 +897,75 @@ def _details(s: dict) -> list[str]:
         md.append(
             f"| HTTP `GET /api/search` (`adsearch serve`) | {h['ms']['p50']} | {h['ms']['p95']} | {h['ms']['p99']} |"
         )
-        md += ["", f"`adsearch serve`: startup to first answer {h['startup_s']} s, RSS after the queries "
-                   f"{h['rss_mib']}."]  # fmt: skip
+        warm = h.get("warm") or {}
+        md += ["", f"`adsearch serve`: startup to first answer {h['startup_s']} s; warm-up (files read ahead in the "
+                   f"background, encoders, one search) {warm.get('seconds', '-')} s, {warm.get('read_mib', '-')} MiB "
+                   f"read; RSS after the queries {h['rss_mib']}."]  # fmt: skip
     md += ["", f"Recall@10 of the fast path vs exact search, same query vectors: {s['recall@10_detail']}."]
     if s.get("sweep"):
         md += ["", f"Search parameters on the first {s['sweep_queries']} queries (store call alone, same "
-               "query vectors; hnsw_ef 'auto' = Qdrant's own beam, the larger of ef_construct (100) and the "
+               "query vectors; recall against the exact fused top 10 of channels ranked "
+               f"{REFERENCE_DEPTH} deep; prefetch depth = how deep each channel is ranked before fusion; "
+               "hnsw_ef 'auto' = Qdrant's own beam, the larger of ef_construct (100) and the "
                "candidates wanted; **bold** = the defaults):", "",
-               "| vectors searched | oversampling | hnsw_ef | store p50 ms | p99 ms | recall@10 fused | image | text |",
-               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+               "| prefetch depth | vectors searched | oversampling | hnsw_ef | store p50 ms | p99 ms "
+               "| recall@10 fused | image | text |",
+               "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for row in s["sweep"]:
             rc = row["recall@10"]
-            cells = [f"{'int8, rescored' if row['quantised'] else 'float32'}", f"{row['oversampling'] or '-'}",
+            cells = [f"{row.get('prefetch_limit', REFERENCE_DEPTH)}",
+                     f"{'int8, rescored' if row['quantised'] else 'float32'}", f"{row['oversampling'] or '-'}",
                      f"{row['hnsw_ef']}", f"{row['store_ms']['p50']}", f"{row['store_ms']['p99']}",
                      f"{rc.get('fused')}", f"{rc.get('image')}", f"{rc.get('text')}"]  # fmt: skip
             if row.get("default"):
                 cells = [f"**{c}**" for c in cells]
             md.append("| " + " | ".join(cells) + " |")
+    md += _peers(s)
     return md
+
+
+def _peers(s: dict) -> list[str]:
+    """The peers' rows beside adsearch's, from the same run."""
+    if not s.get("peers"):
+        return []
+    b, r = s["build"], s["rss_detail_mib"]["after_queries"]
+    md = ["", f"### Peers on the same {s['points']:,} points and {s['queries']} queries (same run, one after the "
+          "other; store calls with the same query vectors: encoding is the same models for both)", "",
+          "| engine | build s (write + indexes) | disk | RSS after the queries | store p50 / p99 ms "
+          "| recall@10 fused vs its own exact | ads377 known_item / topic / exact_wording / brand |",
+          "|---|---|---|---|---|---|---|"]  # fmt: skip
+    ours = _our_quality()
+    md.append(f"| adsearch (Qdrant Edge) | {b['build_s']:,} ({b['upsert_s']:,} + "
+              f"{round(b.get('payload_index_s', 0) + b['optimize_s'], 1):,}) | {_mib(s['disk_mib'])} | {_mib(r['rss'])} "
+              f"| {s['store_ms']['p50']} / {s['store_ms']['p99']} | {s['recall@10_detail'].get('fused')} | {ours} |")  # fmt: skip
+    for p in s["peers"]:
+        pb, q = p["build"], p.get("quality_ads377", {})
+        quality = " / ".join(
+            str(q[k]["value"]) for k in ("known_item", "topic", "exact_wording", "brand") if k in q
+        )
+        md.append(f"| {p['name']} {p['version']} | {round(pb['write_s'] + pb['index_s']['total'], 1):,} "
+                  f"({pb['write_s']:,} + {pb['index_s']['total']:,}) | {_mib(pb['disk_mib'])} | {_mib(p['rss_mib']['rss'])} "
+                  f"| {p['store_ms']['p50']} / {p['store_ms']['p99']} | {p['recall@10_vs_exact']} | {quality} |")  # fmt: skip
+        md += ["", f"{p['name']} at other search settings (first {s['sweep_queries']} queries):", "",
+               "| ef | refine factor | store p50 ms | p99 ms | recall@10 fused |", "|---|---|---|---|---|"]  # fmt: skip
+        for row in p.get("sweep", []):
+            cells = [str(row["ef"]), str(row["refine_factor"] or "-"), str(row["store_ms"]["p50"]),
+                     str(row["store_ms"]["p99"]), str(row["recall@10"])]  # fmt: skip
+            md.append("| " + " | ".join(f"**{c}**" if row.get("default") else c for c in cells) + " |")
+    md += ["", "LanceDB set up as bench/peers/lancedb_peer.py says (IVF_HNSW_SQ on each vector column, its native "
+           "BM25 index on the OCR text, RRFReranker over the three searches); its ads377 quality is its documented "
+           "hybrid query (text vector + full text) on the 377 real ads, adsearch's is bench/results/fusion.md's "
+           "adaptive hybrid (5-fold CV) on the same texts."]  # fmt: skip
+    return md
+
+
+def _our_quality() -> str:
+    """adsearch's text hybrid on the ads377 sets (bench/results/fusion.json, adaptive, cross-validated)."""
+    path = RESULTS / "fusion.json"
+    if not path.exists():
+        return "-"
+    cv = json.loads(path.read_text()).get("adaptive_cv", {})
+    return " / ".join(str(cv[k]) for k in ("known_item", "topic", "exact_wording", "brand") if k in cv)
 
 
 def write(size: dict) -> None:
@@ -803,7 +982,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=QUERIES)
-    parser.add_argument("--batch", type=int, default=256, help="points per upsert")
+    parser.add_argument("--batch", type=int, default=BULK_BATCH, help="points per write")
     parser.add_argument("--vectors", choices=("pool", "gauss", "copies", "random"), default="pool")
     parser.add_argument("--no-quantize", action="store_true", help="float32 vectors in RAM (the old layout)")
     parser.add_argument("--ef-construct", type=int, default=HNSW_EF_CONSTRUCT, help="HNSW build beam")
@@ -813,12 +992,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--no-sweep", action="store_true", help="skip the oversampling / hnsw_ef sweep")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/results")
+    parser.add_argument("--no-peer", action="store_true", help="skip the LanceDB peer (bench extra)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--serve-spec", help=argparse.SUPPRESS)
     parser.add_argument("--serve-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args)
+        return
+    if args.peer:
+        peer(args)
         return
     size = run(args)
     scratch = WORK / f"scale-{label(args)}-result.json"

@@ -30,7 +30,10 @@ from engine.search.fields import CollectionFields
 from engine.search.like_board import like_board
 from engine.settings import TUNED_FUSION, Settings
 from engine.store import Store, open_store
+from engine.store.warm import Warmup
 from engine.watches import WatchBook, check_watches
+
+WARM_QUERY = "new car sale"  # the search a server start runs once, to load and exercise every part
 
 
 class Library:  # ~170 lines: one short delegation per operation the faces call, kept in one place
@@ -56,6 +59,7 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
         self.watches = WatchBook(self.data_dir / f"{settings.collection}.watches.sqlite")
         # called with each answered search's `timings_ms` (search, similar, like_board): the server's metrics
         self.search_observers = Observers()
+        self.warmup: Warmup | None = None  # a server's start-up warming (start_warming)
 
     # ------------------------------------------------------------------ models and search
 
@@ -179,6 +183,17 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
     def duplicate_groups(self, neighbours: int = DUPLICATE_NEIGHBOURS) -> list[list[str]]:
         """Groups of 2+ images that are the same creative, largest first (engine.admin.stats)."""
         return duplicate_groups(self.store, self.settings.rrf_k, neighbours)
+
+    def start_warming(self) -> Warmup:
+        """Warm the collection for serving, in the background: the store's files read ahead
+        (engine.store.warm), then the encoders loaded and one search run, so that no user's search
+        is the slow first one. Searches are answered meanwhile; /health says "warming"."""
+        self.warmup = Warmup(self.store.warm_files(), then=self._first_search).start()
+        return self.warmup
+
+    def _first_search(self) -> None:
+        if self.exists():
+            self.searcher.search(WARM_QUERY, k=1)
 
     def close(self) -> None:
         """Stop the upload runner (an unfinished job runs again at the next start), close the store."""

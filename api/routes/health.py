@@ -16,8 +16,13 @@ def add_health_routes(app: FastAPI, library: Library) -> None:
     @app.get("/health")
     async def health(lib: LibraryDep) -> dict:
         """Liveness: answered on the event loop, never refused by the admission limit; also says
-        how busy the server is (`saturated`: the next search gets 503)."""
-        return {"status": "ok", "images": lib.store.count(), **app.state.occupancy.public()}
+        how busy the server is (`saturated`: the next search gets 503) and, after a start, whether
+        it is still warming up (`warm`: files read ahead, encoders loaded; searches are answered
+        meanwhile, the first ones slower)."""
+        warmup = lib.warmup
+        status = "warming" if warmup is not None and warmup.warming else "ok"
+        warm = warmup.state() if warmup is not None else None
+        return {"status": status, "images": lib.store.count(), "warm": warm, **app.state.occupancy.public()}
 
     @app.get("/health/ready", responses={503: {"description": "every request slot is taken"}})
     async def ready(response: Response) -> dict:

@@ -12,6 +12,7 @@ from itertools import islice
 
 from engine.errors import StoreError
 from engine.store import Store
+from engine.store.bulk import BulkLoad
 from engine.store.format import record_format
 
 
@@ -31,19 +32,16 @@ def copy_collection(source: Store, target: Store, batch: int = 256, progress: bo
         raise StoreError(f"nothing to migrate: the source collection '{source.collection}' does not exist")
     total = source.count()
     target.ensure_collection(dims)
-    copied = 0
+    load = BulkLoad(target)
     points = source.points(batch)
     with tqdm(total=total, unit="pt", disable=not progress, dynamic_ncols=True) as bar:
         while chunk := list(islice(points, batch)):
-            target.upsert(chunk)
-            copied += len(chunk)
+            load.write(chunk)
             bar.update(len(chunk))
     # metadata last: a target that says which models built it holds every point. The payload indexes
     # are made in the target (its own record of them says which it has), not copied as a record.
     meta = source.metadata()
     target.update_metadata({k: v for k, v in meta.items() if k not in ("dims", "indexes")})
     record_format(target)  # the points were written by this release, whatever wrote the source
-    target.ensure_indexes(meta.get("indexes") or {})
-    target.flush()
-    target.optimize()
-    return MigrateReport(copied, total, target.count())
+    load.finish(meta.get("indexes") or {})
+    return MigrateReport(load.points, total, target.count())

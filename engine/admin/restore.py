@@ -21,6 +21,7 @@ from engine.admin import backup_format as fmt
 from engine.admin.backup_format import BackupError
 from engine.settings import Settings
 from engine.store import open_store
+from engine.store.bulk import BULK_BATCH, BulkLoad
 from engine.store.format import STORE_FORMAT, record_format
 
 CHUNK = 2**20
@@ -106,24 +107,22 @@ def _restore_points(fs, root: str, manifest: dict, settings: Settings, uploads: 
             raise BackupError(f"collection '{store.collection}' exists already: restore into another one")
         store.ensure_collection(manifest["dims"])
         old = manifest.get("upload_dir", "")
-        count = 0
+        load = BulkLoad(store)
         with fs.open(f"{root}/{fmt.POINTS}", "rb") as handle, tqdm(
             total=manifest["counts"]["points"], unit="pt", disable=not progress, desc="restore"
         ) as bar:  # fmt: skip
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=512):
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=BULK_BATCH):
                 points = list(fmt.table_points(batch))
                 for point in points:
                     point.payload["paths"] = [_moved(p, old, uploads) for p in point.payload.get("paths", [])]
-                store.upsert(points)
-                count += len(points)
+                load.write(points)
                 bar.update(len(points))
         with fs.open(f"{root}/{fmt.COLLECTION}", "rb") as meta:
             store.update_metadata({k: v for k, v in json.loads(meta.read()).items() if k != "dims"})
-        store.ensure_indexes(manifest.get("indexes") or {})
         record_format(store)
-        store.flush()
-        store.optimize()  # indexes built now, as after an ingest or a migrate: the first search is not slow
-        return count
+        # indexes built now, as after an ingest or a migrate: the first search is not slow
+        load.finish(manifest.get("indexes") or {})
+        return load.points
     finally:
         store.close()
 

@@ -234,6 +234,11 @@ class Store(ABC):
     @abstractmethod
     def update_metadata(self, values: dict) -> None: ...
 
+    def warm_files(self) -> list:
+        """Local files a server start reads ahead in the background (engine.store.warm); none for a
+        store that lives elsewhere."""
+        return []
+
     def flush(self) -> None:  # noqa: B027 (optional hook)
         """Make everything written so far durable."""
 

@@ -18,6 +18,7 @@ from engine.store.base import HNSW_EF, HNSW_EF_CONSTRUCT, OVERSAMPLING, SIDECAR_
 from engine.store.edge_layout import EdgeLayout
 from engine.store.edge_queries import EdgeQueries
 from engine.store.sidecar import Sidecar
+from engine.store.warm import on_demand_files, opening_files, read_ahead
 
 
 class EdgeStore(EdgeLayout, EdgeQueries, Store):
@@ -56,7 +57,10 @@ class EdgeStore(EdgeLayout, EdgeQueries, Store):
         self.path = self.db / collection
         self.meta_path = self.db / f"{collection}.meta.json"
         self._lock = _lock_folder(self.db)
-        self.shard = qe.EdgeShard.load(str(self.path)) if self._exists() else None
+        self.shard = None
+        if self._exists():
+            read_ahead(opening_files(self.path))  # sequential reads: opening then faults in no pages
+            self.shard = qe.EdgeShard.load(str(self.path))
         self.sidecar = Sidecar(self.db / f"{collection}.sidecar.sqlite")
 
     @classmethod
@@ -137,6 +141,11 @@ class EdgeStore(EdgeLayout, EdgeQueries, Store):
 
     def update_metadata(self, values: dict) -> None:
         _write_json_atomically(self.meta_path, {**self.metadata(), **values})
+
+    def warm_files(self) -> list[Path]:
+        """What searches read a page at a time: the shard's stored vectors and payloads, the sidecar."""
+        sidecar = [self.sidecar.path] if self.sidecar.path.is_file() else []
+        return on_demand_files(self.path) + sidecar
 
     def optimize(self) -> None:
         """Build indexes and merge segments (done once after an ingest)."""

@@ -65,19 +65,30 @@ class EdgeQueries:
     def search(
         self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False
     ) -> SearchResult:
+        """Each channel is searched once, `prefetch_limit` deep (its ranking is also its explanation);
+        then Qdrant fuses those rankings, its prefetches scoring only the ids each channel found, by
+        their vectors (a few hundred points, no graph): the graph searches are not run twice."""
         qe = self.qe
         shard = self._require()
         flt = self._filter(where)
         scoring = [self._query(q) for q in queries]
-        params = [self._params(q.channel, exact) for q in queries]
+        singles = [
+            qe.QueryRequest(
+                limit=prefetch_limit,
+                query=s,
+                params=self._params(q.channel, exact),
+                with_payload=False,
+                filter=flt,
+            )
+            for q, s in zip(queries, scoring, strict=True)
+        ]
+        found = shard.query_batch(qe.QueryBatchRequest(singles))
+        rankings = [self._among(q, s, points) for q, s, points in zip(queries, scoring, found, strict=True)]
         if len(queries) == 1:
-            ranking = {"query": scoring[0], "params": params[0]}
+            ranking = rankings[0]
         else:
             ranking = {
-                "prefetches": [
-                    qe.Prefetch(limit=prefetch_limit, query=s, params=p, filter=flt)
-                    for s, p in zip(scoring, params, strict=True)
-                ],
+                "prefetches": [qe.Prefetch(limit=prefetch_limit, **r) for r in rankings],
                 "query": qe.Fusion.Rrf(k=rrf_k, weights=weights),
             }
         diverse_in = mmr_query(queries) if diversity else None
@@ -85,15 +96,17 @@ class EdgeQueries:
             pool = max(prefetch_limit, limit + offset)
             mmr = qe.Mmr(self._vector(diverse_in.vector), 1.0 - diversity, pool, using=diverse_in.channel)
             ranking = {
-                "prefetches": [qe.Prefetch(limit=pool, filter=flt, **ranking)],
+                "prefetches": [qe.Prefetch(limit=pool, **ranking)],
                 "query": mmr,
                 "params": self._params(diverse_in.channel, exact),
             }
         hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
-        fused = qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
-        singles = [
-            qe.QueryRequest(limit=prefetch_limit, query=s, params=p, with_payload=False, filter=flt)
-            for s, p in zip(scoring, params, strict=True)
-        ]
-        results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
-        return search_result(queries, results)
+        fused = shard.query(qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, **ranking))
+        return search_result(queries, [fused, *found])
+
+    def _among(self, query, scoring, found) -> dict:
+        """A channel's query restricted to the points its search found, scored exactly (the float32
+        originals, as the rescored search scored them): the same ranking, cheaply."""
+        qe = self.qe
+        ids = qe.Filter(must=[qe.HasIdCondition({point.id for point in found})])
+        return {"query": scoring, "params": self._params(query.channel, True), "filter": ids}

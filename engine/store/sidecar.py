@@ -8,12 +8,13 @@ zlib-compressed JSON value (the word boxes shrink ~5x), so one field is read wit
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import orjson
 
 from engine.store.base import SIDECAR_FIELDS
 
@@ -22,11 +23,11 @@ MAX_VARIABLES = 900  # ids per SELECT/DELETE (SQLite's limit is at least 999)
 
 
 def _encode(value) -> bytes:
-    return zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
+    return zlib.compress(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), 1)
 
 
 def _decode(blob: bytes):
-    return json.loads(zlib.decompress(blob))
+    return orjson.loads(zlib.decompress(blob))
 
 
 class Sidecar:
