@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from functools import cache
 
-from engine.store.base import HIT_PAYLOAD_EXCLUDE, SearchResult, mmr_query, search_params, search_result
+from engine.store.base import (
+    HIT_PAYLOAD_EXCLUDE,
+    ScoredHit,
+    SearchResult,
+    mmr_query,
+    scored_hits,
+    search_params,
+    search_result,
+)
 from engine.store.filter_builder import FilterVocabulary, build_filter
 
 
@@ -65,30 +73,24 @@ class EdgeQueries:
     def search(
         self, queries, weights, limit, offset, prefetch_limit, rrf_k, where=(), diversity=None, exact=False
     ) -> SearchResult:
-        """Each channel is searched once, `prefetch_limit` deep (its ranking is also its explanation);
-        then Qdrant fuses those rankings, its prefetches scoring only the ids each channel found, by
-        their vectors (a few hundred points, no graph): the graph searches are not run twice."""
+        """One Qdrant batch: the fused query (each channel a prefetch, weighted RRF; MMR on top when
+        asked) and each channel alone, for the ranks every hit explains. A channel searched alone
+        is searched once: its ranking is the fused one."""
         qe = self.qe
         shard = self._require()
         flt = self._filter(where)
         scoring = [self._query(q) for q in queries]
-        singles = [
-            qe.QueryRequest(
-                limit=prefetch_limit,
-                query=s,
-                params=self._params(q.channel, exact),
-                with_payload=False,
-                filter=flt,
-            )
-            for q, s in zip(queries, scoring, strict=True)
-        ]
-        found = shard.query_batch(qe.QueryBatchRequest(singles))
-        rankings = [self._among(q, s, points) for q, s, points in zip(queries, scoring, found, strict=True)]
+        params = [self._params(q.channel, exact) for q in queries]
+        if len(queries) == 1 and not diversity:
+            return self._alone(queries[0], scoring[0], params[0], limit, offset, prefetch_limit, flt)
         if len(queries) == 1:
-            ranking = rankings[0]
+            ranking = {"query": scoring[0], "params": params[0]}
         else:
             ranking = {
-                "prefetches": [qe.Prefetch(limit=prefetch_limit, **r) for r in rankings],
+                "prefetches": [
+                    qe.Prefetch(limit=prefetch_limit, query=s, params=p, filter=flt)
+                    for s, p in zip(scoring, params, strict=True)
+                ],
                 "query": qe.Fusion.Rrf(k=rrf_k, weights=weights),
             }
         diverse_in = mmr_query(queries) if diversity else None
@@ -96,17 +98,29 @@ class EdgeQueries:
             pool = max(prefetch_limit, limit + offset)
             mmr = qe.Mmr(self._vector(diverse_in.vector), 1.0 - diversity, pool, using=diverse_in.channel)
             ranking = {
-                "prefetches": [qe.Prefetch(limit=pool, **ranking)],
+                "prefetches": [qe.Prefetch(limit=pool, filter=flt, **ranking)],
                 "query": mmr,
                 "params": self._params(diverse_in.channel, exact),
             }
         hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
-        fused = shard.query(qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, **ranking))
-        return search_result(queries, [fused, *found])
+        fused = qe.QueryRequest(limit=limit, offset=offset, with_payload=hit_payload, filter=flt, **ranking)
+        singles = [
+            qe.QueryRequest(limit=prefetch_limit, query=s, params=p, with_payload=False, filter=flt)
+            for s, p in zip(scoring, params, strict=True)
+        ]
+        results = shard.query_batch(qe.QueryBatchRequest([fused, *singles]))
+        return search_result(queries, results)
 
-    def _among(self, query, scoring, found) -> dict:
-        """A channel's query restricted to the points its search found, scored exactly (the float32
-        originals, as the rescored search scored them): the same ranking, cheaply."""
+    def _alone(self, query, scoring, params, limit, offset, depth, flt) -> SearchResult:
+        """One channel: searched once, `depth` deep (at least the page); the page's hits get their
+        payloads by id."""
         qe = self.qe
-        ids = qe.Filter(must=[qe.HasIdCondition({point.id for point in found})])
-        return {"query": scoring, "params": self._params(query.channel, True), "filter": ids}
+        wanted = max(depth, limit + offset)
+        request = qe.QueryRequest(limit=wanted, query=scoring, params=params, with_payload=False, filter=flt)
+        ranked = self.shard.query(request)
+        page = ranked[offset : offset + limit]
+        hit_payload = qe.PayloadSelector.Exclude(HIT_PAYLOAD_EXCLUDE)
+        records = self.shard.retrieve([p.id for p in page], with_payload=hit_payload, with_vector=False)
+        payloads = {str(r.id): dict(r.payload or {}) for r in records}
+        fused = [ScoredHit(str(p.id), float(p.score), payloads.get(str(p.id))) for p in page]
+        return SearchResult(fused, {query.channel: scored_hits(ranked[:depth])})

@@ -170,3 +170,23 @@ def test_embedded_store_survives_reopen(tmp_path):
 def test_search_on_missing_collection_says_what_to_do(store):
     with pytest.raises(StoreError, match="adsearch ingest"):
         store.search([ChannelQuery("image", [0.0] * 8)], [1.0], limit=5, offset=0, prefetch_limit=5, rrf_k=60)
+
+
+def test_equal_scores_come_back_in_the_same_order_every_time(store):
+    """Copies of one creative score alike in every channel: a search repeated gives the same fused and
+    per-channel rankings (so a page and the next never overlap or skip), alone or fused."""
+    store.ensure_collection(DIMS)
+    base = random_points(6, seed=4)
+    copies = [PointData(point_id(f"copy{i:060x}"), base[1].vectors, {"i": 100 + i}) for i in range(12)]
+    store.upsert(base + copies)
+    queries = [ChannelQuery(c, base[1].vectors[c]) for c in ("image", "text", "keywords")]
+    def ranking(asked):
+        result = store.search(asked, [1.0] * len(asked), 8, 0, 10, 3)
+        per_channel = tuple(tuple(h.id for h in hits) for hits in result.per_channel.values())
+        return tuple(h.id for h in result.fused), per_channel
+
+    for asked in (queries, queries[2:]):  # fused, and the keywords channel alone
+        assert len({ranking(asked) for _ in range(5)}) == 1
+    alone = store.search(queries[:1], [1.0], 4, 2, 10, 3)
+    ranked = [h.id for h in alone.per_channel["image"]]
+    assert [h.id for h in alone.fused] == ranked[2:6] and all(h.payload["i"] >= 0 for h in alone.fused)
