@@ -26,13 +26,17 @@ What is real and what is synthesised (there are no million real ads here):
   vectors instead (full local dimension, as hard for an index as random vectors), `copies` uses
   bench/query.py's noisy copies of the 377 real points, `random` isotropic Gaussians.
 
-Measured: build (upsert, then `optimize`: HNSW graphs, int8 vectors, segment merges), disk by
-component, then a fresh process (`--serve`) that loads the encoders, opens the store, runs the
-queries and reports its own RSS (current, peak, anonymous vs file-backed), latency p50/p99 with
+Measured: build (engine.store.bulk: write every point, then the payload indexes, then `optimize`:
+HNSW graphs, int8 vectors, segment merges), disk by component, then a fresh process (`--serve`) that
+loads the encoders, opens the store, reads ahead what `adsearch serve` reads in the background, runs
+the queries and reports its own RSS (current, peak, anonymous vs file-backed), latency p50/p99 with
 encoding, and recall@10 of the fast path (HNSW on the int8 vectors, rescored) against exact float32
 search (every vector compared, quantisation ignored) on the same query vectors: the fused top 10 and
 each dense channel's top 10; then a sweep of oversampling / hnsw_ef / float32 search on 200 queries
-(`--no-sweep` skips it); then `adsearch serve` on the same store over HTTP (`--no-http` skips it).
+(`--no-sweep` skips it); then the LanceDB peer on the same points and query vectors
+(bench/peers/lancedb_peer.py, `pip install -e '.[bench]'`; `--no-peer` skips it); then `adsearch
+serve` on the same store over HTTP: time to its first answer, to the end of its warm-up, its
+latency (`--no-http` skips it).
 
     .venv/bin/python -m bench.scale --points 1000000     # the issue's target: ~1 h here (estimate)
     .venv/bin/python -m bench.scale --points 100000      # ~6 min (+10 the first time: encoding
@@ -64,8 +68,9 @@ import numpy as np
 
 from bench.common import ADS377, RESULTS, WORK, percentiles, write_results
 from engine.store import EdgeStore, PointData, SparseVec, open_store, point_id
-from engine.store.base import HNSW_EF_CONSTRUCT
+from engine.store.base import HNSW_EF_CONSTRUCT, HNSW_M
 from engine.store.bulk import BULK_BATCH, BulkLoad
+from engine.store.warm import read_ahead
 
 DIMS = {"image": 512, "text": 384, "creative": 99}
 QUERIES = 500
@@ -298,7 +303,7 @@ def build(db: Path, n: int, args, source, meta, pool: np.ndarray | None) -> dict
     shutil.rmtree(db, ignore_errors=True)
     synth = Synthesiser(source, args.vectors, pool=pool)
     store = EdgeStore(db, "ads", quantize=not args.no_quantize)
-    store.ef_construct = args.ef_construct  # the graph's build beam (default: the store's)
+    store.m, store.ef_construct = args.m, args.ef_construct  # the graphs' links and build beam
     store.ensure_collection(DIMS)
     load = BulkLoad(store)
     generate_s = 0.0
@@ -320,6 +325,7 @@ def build(db: Path, n: int, args, source, meta, pool: np.ndarray | None) -> dict
         "vectors": args.vectors,
         "quantized": not args.no_quantize,
         "ef_construct": args.ef_construct,
+        "m": args.m,
         "batch": args.batch,
         "generate_s": round(generate_s, 1),
         "upsert_s": done["write_s"],
@@ -430,6 +436,9 @@ def serve(args) -> None:
     store.count()
     out["open_s"] = round(time.perf_counter() - t0, 2)
     out["rss_mib"]["store_opened"] = proc_status()
+    t0 = time.perf_counter()  # what `adsearch serve` reads ahead in the background after opening
+    out["warm_mib"] = round(read_ahead(store.warm_files()) / 2**20, 1)
+    out["warm_s"] = round(time.perf_counter() - t0, 2)
     if spec["vectors"] != "copies" and encoders.clip is not None:
         source, _ = source_points()
         pool = np.load(spec["pool"]) if spec.get("pool") else None
@@ -717,6 +726,8 @@ def run(args) -> dict:
         "rss_mib": rss["rss"],
         "rss_detail_mib": served["rss_mib"],
         "store_open_s": served["open_s"],
+        "warm_mib": served.get("warm_mib"),
+        "warm_s": served.get("warm_s"),
         "build_s": built["build_s"],
         "build": built,
         "disk_mib": disk["total"],
@@ -746,15 +757,32 @@ def run_peer(args, db: Path, pool: Path | None, queries: list[str], vectors: Pat
     return json.loads(result.read_text())
 
 
+def http_again(args) -> dict:
+    """The last run of this size and layout with its HTTP figures measured again, from a process that
+    holds nothing else (the full run's own process still holds what building took)."""
+    from bench.query import mixed_queries
+
+    wanted = (args.points, args.vectors, not args.no_quantize, args.m, args.ef_construct)
+    size = next(s for s in json.loads((RESULTS / "scale.json").read_text())["sizes"] if variant(s) == wanted)
+    source, _ = source_points()
+    queries = mixed_queries(source, args.queries + WARMUP)
+    print("--- adsearch serve over HTTP", flush=True)
+    size["http"] = time_http(WORK / f"scale-{label(args)}-db", queries[:-WARMUP], queries[-WARMUP:])
+    print(f"  http {size['http']}", flush=True)
+    return size
+
+
 def label(args) -> str:
     """Names a store built with these arguments (bench/.work/scale-LABEL-db)."""
     efc = "" if args.ef_construct == HNSW_EF_CONSTRUCT else f"-efc{args.ef_construct}"
-    return f"{args.points}-{args.vectors}-{'fp32' if args.no_quantize else 'int8'}{efc}"
+    m = "" if args.m == HNSW_M else f"-m{args.m}"
+    return f"{args.points}-{args.vectors}-{'fp32' if args.no_quantize else 'int8'}{m}{efc}"
 
 
 def variant(s: dict) -> tuple:
     build = s.get("build", {})
-    return (s["points"], s.get("vectors"), s.get("quantized"), build.get("ef_construct", HNSW_EF_CONSTRUCT))
+    graph = (build.get("m", HNSW_M), build.get("ef_construct", HNSW_EF_CONSTRUCT))
+    return (s["points"], s.get("vectors"), s.get("quantized"), *graph)
 
 
 def merged(size: dict) -> dict:
@@ -787,10 +815,10 @@ def _markdown(paragraph: str) -> str:
 
 
 def _layout(s: dict) -> str:
-    efc = s.get("build", {}).get("ef_construct", HNSW_EF_CONSTRUCT)
-    return ("int8 + rescore" if s["quantized"] else "float32") + (
-        f", ef_construct {efc}" if efc != HNSW_EF_CONSTRUCT else ""
-    )
+    build = s.get("build", {})
+    efc, m = build.get("ef_construct", HNSW_EF_CONSTRUCT), build.get("m", HNSW_M)
+    graph = f", HNSW m {m}, ef_construct {efc}" if (m, efc) != (HNSW_M, HNSW_EF_CONSTRUCT) else ""
+    return ("int8 + rescore" if s["quantized"] else "float32") + graph
 
 
 def _mib(x: float) -> str:
@@ -880,7 +908,9 @@ def _details(s: dict) -> list[str]:
         "- Serving process RSS (MiB): "
         + "; ".join(f"{stage} {v['rss']} (anon {v.get('anon')}, file {v.get('file')}, peak {v['peak']})"
                     for stage, v in r.items())  # fmt: skip
-        + f". Store opened in {s['store_open_s']} s.",
+        + f". Store opened in {s['store_open_s']} s (its opening files read ahead first), then "
+        f"{s.get('warm_mib', '-')} MiB read ahead in {s.get('warm_s', '-')} s as `adsearch serve` does in the "
+        "background (float32 originals, stored payloads, sidecar) before the queries.",
         f"- Load average of the machine (1, 5, 15 min; 2 cores, shared) at the start and the end: "
         f"{s.get('load_average', {}).get('at_start')}, {s.get('load_average', {}).get('at_end')}: "
         "other work on the machine shows in the latencies.",
@@ -986,6 +1016,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vectors", choices=("pool", "gauss", "copies", "random"), default="pool")
     parser.add_argument("--no-quantize", action="store_true", help="float32 vectors in RAM (the old layout)")
     parser.add_argument("--ef-construct", type=int, default=HNSW_EF_CONSTRUCT, help="HNSW build beam")
+    parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW links per node")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--drop", action="store_true", help="delete the store after the run")
@@ -993,6 +1024,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-sweep", action="store_true", help="skip the oversampling / hnsw_ef sweep")
     parser.add_argument("--no-write", action="store_true", help="print, do not write bench/results")
     parser.add_argument("--no-peer", action="store_true", help="skip the LanceDB peer (bench extra)")
+    parser.add_argument("--http-only", action="store_true",
+                        help="measure `adsearch serve` again on the built store, keep the rest of the last run")  # fmt: skip
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--serve-spec", help=argparse.SUPPRESS)
@@ -1003,6 +1036,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.peer:
         peer(args)
+        return
+    if args.http_only:
+        write(http_again(args))
         return
     size = run(args)
     scratch = WORK / f"scale-{label(args)}-result.json"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 
@@ -65,8 +66,11 @@ class Library:  # ~170 lines: one short delegation per operation the faces call,
 
     @property
     def encoders(self):
-        """The encoders, loaded on first use (CLIP falls back to text-only as load_encoders says)."""
+        """The encoders, loaded on first use (CLIP falls back to text-only as load_encoders says), or
+        those a Future given to the constructor loads (open_library loads them while the store opens)."""
         with self._load_lock:
+            if isinstance(self._encoders, Future):
+                self._encoders = self._encoders.result()
             if self._encoders is None:
                 from engine.models.encoders import load_encoders
 

@@ -106,10 +106,20 @@ def settings_of(args: argparse.Namespace, kind: type[Settings] = Settings) -> Se
 
 
 def open_library(settings: Settings, need_collection: bool = False, load_models: bool = True):
-    """Open the collection (its errors come before the slow model loading), then the encoders."""
-    from engine.library import Library
+    """Open the collection and load the encoders at the same time (both take seconds on a big
+    collection); the collection's errors are reported first, then the encoders'."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    library = Library(settings)
+    from engine.library import Library
+    from engine.models.encoders import load_encoders
+
+    models = None
+    if load_models:
+        with ThreadPoolExecutor(1, thread_name_prefix="load-encoders") as pool:
+            models = pool.submit(load_encoders, settings)
+            library = _opened(Library, settings, models)
+    else:
+        library = Library(settings)
     try:
         if need_collection and not library.exists():
             where = settings.qdrant_url or settings.db
@@ -122,3 +132,13 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
         library.close()
         raise
     return library
+
+
+def _opened(library_class, settings: Settings, models):
+    """The library with the encoders being loaded in `models` (a Future); a store that fails to open
+    fails first (the loading is then waited for, and dropped)."""
+    try:
+        return library_class(settings, encoders=models)
+    except BaseException:
+        models.cancel()
+        raise

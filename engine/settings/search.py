@@ -25,9 +25,11 @@ class SearchSection(Section):
     """The search settings. None has a flag: `search --weights` weighs one query, not this setting."""
 
     # Fusion defaults tuned on the ads377 dev sets (bench/results/quality.md): a small RRF k trusts
-    # each channel's top ranks; the dense text channel counts 3x.
+    # each channel's top ranks; the dense text channel counts 3x. Each channel is ranked 50 deep
+    # before fusion: at RRF k 3 the fused top 10 comes from the first few dozen ranks (the same
+    # quality as 100 on the ads377 sets, bench/results/prefetch.md; less store time at 1M, scale.md).
     rrf_k: Annotated[int, ENV_ONLY] = Field(3, ge=1, le=10_000)
-    prefetch_limit: Annotated[int, ENV_ONLY] = Field(100, ge=1, le=10_000)
+    prefetch_limit: Annotated[int, ENV_ONLY] = Field(50, ge=1, le=10_000)
     weights: Annotated[dict[str, float], ENV_ONLY] = Field(
         default_factory=lambda: {"image": 1.0, "text": 3.0, "keywords": 1.0}
     )

@@ -14,7 +14,15 @@ from engine.errors import StoreError
 from engine.schema import SparseVec
 from engine.settings import Settings
 from engine.store.backends import StoreBackend
-from engine.store.base import HNSW_EF, HNSW_EF_CONSTRUCT, OVERSAMPLING, SIDECAR_FIELDS, PointData, Store
+from engine.store.base import (
+    HNSW_EF,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    OVERSAMPLING,
+    SIDECAR_FIELDS,
+    PointData,
+    Store,
+)
 from engine.store.edge_layout import EdgeLayout
 from engine.store.edge_queries import EdgeQueries
 from engine.store.sidecar import Sidecar
@@ -46,9 +54,10 @@ class EdgeStore(EdgeLayout, EdgeQueries, Store):
         # search-time knobs (the benchmark varies them): candidates rescored per result, HNSW beam
         self.oversampling = OVERSAMPLING
         self.hnsw_ef: int | None = HNSW_EF
-        # a new shard's knobs: its graphs' build beam, and its indexing threshold in KB (Qdrant's
-        # default when None; tests make it tiny so a small collection gets its HNSW graph and int8
-        # vectors)
+        # a new shard's knobs: its graphs' links per node and build beam, and its indexing threshold
+        # in KB (Qdrant's default when None; tests make it tiny so a small collection gets its HNSW
+        # graph and int8 vectors)
+        self.m = HNSW_M
         self.ef_construct = HNSW_EF_CONSTRUCT
         self.indexing_threshold_kb: int | None = None
         self.collection = collection

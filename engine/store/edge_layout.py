@@ -7,7 +7,6 @@ import os
 
 from engine.schema import SPARSE_CHANNEL
 from engine.store.base import (
-    HNSW_M,
     INDEX_PARAMS,
     INDEX_TYPES,
     QUANTILE,
@@ -19,7 +18,7 @@ from engine.store.base import (
 
 class EdgeLayout:
     """EdgeStore's collection layout (a part of EdgeStore, edge.py: uses its `qe`, `shard`, `path`,
-    `quantize`, `ef_construct`, `indexing_threshold_kb`, `_require` and metadata)."""
+    `quantize`, `m`, `ef_construct`, `indexing_threshold_kb`, `_require` and metadata)."""
 
     def ensure_collection(self, dims: dict[str, int]) -> None:
         existing = self.dims()
@@ -54,7 +53,7 @@ class EdgeLayout:
             # Qdrant's defaults, but every core builds the graphs: `optimize` runs when an ingest has
             # finished writing, and auto leaves one of 2 cores idle (index build 1.3x faster on 2)
             hnsw_config=qe.HnswIndexConfig(
-                m=HNSW_M,
+                m=self.m,
                 ef_construct=self.ef_construct,
                 full_scan_threshold=10_000,
                 max_indexing_threads=os.cpu_count() or 0,
