@@ -70,3 +70,25 @@ def _health_once_warm(server: subprocess.Popen, url: str, timeout: float = 180) 
             pass
         time.sleep(0.2)
     raise AssertionError("the server did not finish warming")
+
+
+def test_open_library_loads_the_encoders_while_the_store_opens(tmp_path, settings, ingested, encoders):
+    from concurrent.futures import Future
+
+    import pytest
+
+    from engine.cli.common import open_library
+    from engine.errors import UsageError
+    from engine.library import Library
+
+    own = settings.with_overrides(db=copy_of_sample(ingested, tmp_path / "db"))
+    with open_library(own, need_collection=True) as library:
+        loaded = library.encoders  # resolved before open_library returned: no Future left
+        assert not isinstance(library._encoders, Future) and loaded is library.encoders
+        assert library.encoders.dense is not None and library.encoders.clip is not None
+    with pytest.raises(UsageError, match="does not exist"):  # the store's error first, loading or not
+        open_library(settings.with_overrides(db=tmp_path / "empty"), need_collection=True)
+    given: Future = Future()
+    given.set_result(encoders)
+    with Library(own, encoders=given) as library:
+        assert library.encoders is encoders
