@@ -113,13 +113,9 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
     from engine.library import Library
     from engine.models.encoders import load_encoders
 
-    models = None
-    if load_models:
-        with ThreadPoolExecutor(1, thread_name_prefix="load-encoders") as pool:
-            models = pool.submit(load_encoders, settings)
-            library = _opened(Library, settings, models)
-    else:
-        library = Library(settings)
+    with ThreadPoolExecutor(1, thread_name_prefix="load-encoders") as pool:
+        models = pool.submit(load_encoders, settings) if load_models else None  # while the store opens
+        library = Library(settings, encoders=models)  # a store that fails to open: raised here
     try:
         if need_collection and not library.exists():
             where = settings.qdrant_url or settings.db
@@ -132,13 +128,3 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
         library.close()
         raise
     return library
-
-
-def _opened(library_class, settings: Settings, models):
-    """The library with the encoders being loaded in `models` (a Future); a store that fails to open
-    fails first (the loading is then waited for, and dropped)."""
-    try:
-        return library_class(settings, encoders=models)
-    except BaseException:
-        models.cancel()
-        raise
