@@ -111,10 +111,11 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
     from concurrent.futures import ThreadPoolExecutor
 
     from engine.library import Library
-    from engine.models.encoders import load_encoders
+    from engine.models.encoders import load_encoders, say_image_off
 
     with ThreadPoolExecutor(1, thread_name_prefix="load-encoders") as pool:
-        models = pool.submit(load_encoders, settings) if load_models else None  # while the store opens
+        # quiet while the store opens: a store's error stays the only line
+        models = pool.submit(load_encoders, settings, True) if load_models else None
         library = Library(settings, encoders=models)  # a store that fails to open: raised here
     try:
         if need_collection and not library.exists():
@@ -122,8 +123,8 @@ def open_library(settings: Settings, need_collection: bool = False, load_models:
             raise UsageError(
                 f"collection '{settings.collection}' does not exist in {where}: run `adsearch ingest` first"
             )
-        if load_models:
-            library.encoders  # noqa: B018 (load now: a CLIP failure is reported before any work)
+        if load_models:  # loaded now: a CLIP failure is reported before any work
+            say_image_off(settings, library.encoders)
     except BaseException:
         library.close()
         raise

@@ -564,12 +564,8 @@ def load_encoders(settings: Settings, quiet: bool = False) -> Encoders:
         if settings.require_visual:
             raise
         clip_error = str(exc)
-        if not quiet:
-            log.warning(
-                "image channel off: no CLIP weights for %s (see `adsearch doctor`)", settings.clip_model
-            )
     dense = DenseTextEncoder(settings.text_model, settings.text_precision, settings.onnx_cache(), thresholds)
-    return Encoders(
+    encoders = Encoders(
         clip=clip,
         dense=dense,
         sparse=SparseTextEncoder(settings.sparse_model, settings.bm25_avg_len, settings.keyword_ngram),
@@ -577,3 +573,12 @@ def load_encoders(settings: Settings, quiet: bool = False) -> Encoders:
         precision={"image": clip.precision if clip else settings.clip_precision, "text": dense.precision},
         runtime="onnxruntime" if settings.onnx else "torch",
     )
+    if not quiet:
+        say_image_off(settings, encoders)
+    return encoders
+
+
+def say_image_off(settings: Settings, encoders: Encoders) -> None:
+    """The one log line saying the image channel is off (CLIP did not load), if it is."""
+    if encoders.clip_error is not None:
+        log.warning("image channel off: no CLIP weights for %s (see `adsearch doctor`)", settings.clip_model)
