@@ -9,6 +9,8 @@ import shutil
 import pytest
 from helpers import adsearch
 
+from engine.settings import Settings
+
 
 @pytest.fixture(scope="module")
 def cli_db(tmp_path_factory, sample_dir, truth, tiny_clip_dir):
@@ -64,7 +66,10 @@ def test_stats(cli_db):
         shown = re.search(r"cosine ([0-9.]+) (>=|<) ([0-9.]+)", line)
         assert shown and abs(float(shown[1]) - check["cosine"]) < 1e-5, line  # the figure, not its digits
         assert (shown[2] == ">=") == (check["cosine"] >= check["min_cosine"])
-    assert "fusion:            RRF k 3, weights image 1, text 3, keywords 1, prefetch 100 (built-in" in text
+    depth = Settings().prefetch_limit  # the built-in default, whatever it is
+    assert (
+        f"fusion:            RRF k 3, weights image 1, text 3, keywords 1, prefetch {depth} (built-in" in text
+    )
 
 
 def test_ocr_prints_text_and_words(sample_dir, truth):

@@ -180,6 +180,7 @@ def test_equal_scores_come_back_in_the_same_order_every_time(store):
     copies = [PointData(point_id(f"copy{i:060x}"), base[1].vectors, {"i": 100 + i}) for i in range(12)]
     store.upsert(base + copies)
     queries = [ChannelQuery(c, base[1].vectors[c]) for c in ("image", "text", "keywords")]
+
     def ranking(asked):
         result = store.search(asked, [1.0] * len(asked), 8, 0, 10, 3)
         per_channel = tuple(tuple(h.id for h in hits) for hits in result.per_channel.values())
